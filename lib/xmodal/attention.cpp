@@ -1,0 +1,274 @@
+#include "xmodal/attention.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "xmodal/device.hpp"
+#include "xmodal/error.hpp"
+#include "xmodal/primitive_cache.hpp"
+
+namespace xmodal {
+namespace {
+
+using dims = dnnl::memory::dims;
+using dt = dnnl::memory::data_type;
+using md_t = dnnl::memory::desc;
+
+enum WorkspaceSlot : std::size_t { slot_scores, slot_probs_lowp, slot_key_mask, slot_causal, slot_scratchpad };
+
+std::size_t default_tile_bytes() {
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 <= 0) l2 = 1 << 20;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    return std::max<std::size_t>(256 << 10, static_cast<std::size_t>(l2) / 2 * static_cast<std::size_t>(threads));
+}
+
+// Splits n into ceil(n/chunk) near-equal pieces; returns the piece size (the last piece may be smaller).
+std::int64_t balanced(std::int64_t n, std::int64_t chunk) {
+    chunk = std::clamp<std::int64_t>(chunk, 1, n);
+    std::int64_t pieces = (n + chunk - 1) / chunk;
+    return (n + pieces - 1) / pieces;
+}
+
+void check_rank4(const Tensor& t, const char* name) {
+    if (!t.defined()) fail("attention: tensor '", name, "' is undefined");
+    if (t.ndim() != 4) fail("attention: '", name, "' is ", t.describe(), ", expected 4 dims (B,H,L,D)");
+}
+
+dnnl::memory at(const md_t& md, const dnnl::engine& eng, const void* base, std::int64_t offset_elems,
+                std::size_t elem_size) {
+    auto* p = static_cast<const char*>(base) + offset_elems * static_cast<std::int64_t>(elem_size);
+    return dnnl::memory(md, eng, const_cast<char*>(p));
+}
+
+}  // namespace
+
+struct Attention::TilePrimitives {
+    std::vector<std::int64_t> signature;
+    CachedPrimitive qk, softmax, to_lowp, pv;
+    md_t q_md, kt_md, s_md, p_md, v_md, o_md, key_mask_md, causal_md;
+    bool lowp_probs = false;  // P is stored in bf16 for the P·V matmul
+    bool has_reorder = false;
+    std::size_t scratchpad_bytes = 0;
+};
+
+Attention::Attention(std::shared_ptr<Device> device, DataType compute)
+    : device_(std::move(device)),
+      compute_(resolve_compute_type(*device_, compute, "attention")),
+      stream_(device_->engine()),
+      tile_bytes_(default_tile_bytes()) {}
+
+Attention::~Attention() = default;
+
+void Attention::prepare_masks(const AttentionMasks& masks, std::int64_t B, std::int64_t Lq, std::int64_t Lkv) {
+    constexpr float blocked = -std::numeric_limits<float>::infinity();
+    if (masks.key_padding) {
+        const Tensor& m = *masks.key_padding;
+        if (m.ndim() != 2 || m.dim(0) != B || m.dim(1) != Lkv || m.dtype() != DataType::u8)
+            fail("attention: key_padding mask is ", m.describe(), ", expected [", B, ",", Lkv, "] u8");
+        auto* additive = static_cast<float*>(workspace_.get(slot_key_mask, sizeof(float) * B * Lkv));
+        const auto* src = m.data_as<const std::uint8_t>();
+        for (std::int64_t b = 0; b < B; ++b) {
+            bool any = false;
+            for (std::int64_t j = 0; j < Lkv; ++j) {
+                bool keep = src[b * m.strides()[0] + j * m.strides()[1]] != 0;
+                additive[b * Lkv + j] = keep ? 0.f : blocked;
+                any |= keep;
+            }
+            if (!any) fail("attention: key_padding mask hides every key of batch item ", b, " (", Lkv, " keys)");
+        }
+    }
+    if (masks.causal && (causal_rows_ != Lq || causal_cols_ != Lkv)) {
+        auto* additive = static_cast<float*>(workspace_.get(slot_causal, sizeof(float) * Lq * Lkv));
+        for (std::int64_t i = 0; i < Lq; ++i)
+            for (std::int64_t j = 0; j < Lkv; ++j) additive[i * Lkv + j] = j <= i ? 0.f : blocked;
+        causal_rows_ = Lq;
+        causal_cols_ = Lkv;
+    }
+}
+
+const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                            const Tensor& out, const Tensor* probs, std::int64_t tb,
+                                                            std::int64_t th, std::int64_t tr, bool key_mask,
+                                                            bool causal, float scale) {
+    const std::int64_t Lq = q.dim(2), Dh = q.dim(3), Lkv = k.dim(2), Dv = v.dim(3);
+    std::vector<std::int64_t> sig = {tb, th, tr, Lq, Lkv, Dh, Dv, key_mask, causal, probs != nullptr,
+                                     static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale)};
+    for (const Tensor* t : {&q, &k, &v, &out})
+        sig.insert(sig.end(), t->strides().begin(), t->strides().end());
+    for (const auto& t : tiles_)
+        if (t->signature == sig) return *t;
+
+    auto tp = std::make_unique<TilePrimitives>();
+    tp->signature = sig;
+    const auto& eng = device_->engine();
+    const dt cdt = to_dnnl(compute_);
+    const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
+
+    tp->q_md = md_t({tb, th, tr, Dh}, cdt, dims{qs[0], qs[1], qs[2], qs[3]});
+    tp->kt_md = md_t({tb, th, Dh, Lkv}, cdt, dims{ks[0], ks[1], ks[3], ks[2]});  // Kᵀ as a strided view
+    tp->s_md = probs ? md_t({tb, th, tr, Lkv}, dt::f32, dims{q.dim(1) * Lq * Lkv, Lq * Lkv, Lkv, 1})
+                     : md_t({tb, th, tr, Lkv}, dt::f32, dims{th * tr * Lkv, tr * Lkv, Lkv, 1});
+    tp->lowp_probs = compute_ != DataType::f32;
+    tp->p_md = tp->lowp_probs ? md_t({tb, th, tr, Lkv}, cdt, dims{th * tr * Lkv, tr * Lkv, Lkv, 1}) : tp->s_md;
+    tp->v_md = md_t({tb, th, Lkv, Dv}, cdt, dims{vs[0], vs[1], vs[2], vs[3]});
+    tp->o_md = md_t({tb, th, tr, Dv}, to_dnnl(out.dtype()), dims{os[0], os[1], os[2], os[3]});
+    tp->key_mask_md = md_t({tb, 1, 1, Lkv}, dt::f32, dims{Lkv, Lkv, Lkv, 1});
+    tp->causal_md = md_t({1, 1, tr, Lkv}, dt::f32, dims{Lq * Lkv, Lq * Lkv, Lkv, 1});
+
+    std::ostringstream key;
+    key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md) << "|scale="
+        << scale << "|mask=" << key_mask << causal;
+    auto& cache = device_->primitives();
+    tp->qk = cache.get(key.str(), [&] {
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        attr.set_output_scales(0, {scale});  // softmax input is scale·(Q·Kᵀ) + mask
+        dnnl::post_ops ops;
+        if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->key_mask_md);
+        if (causal) ops.append_binary(dnnl::algorithm::binary_add, tp->causal_md);
+        attr.set_post_ops(ops);
+        dnnl::matmul::primitive_desc pd({tp->q_md, tp->kt_md, tp->s_md}, attr, eng);
+        return make_cached<dnnl::matmul>(pd);
+    });
+
+    dnnl::primitive_attr plain;
+    plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    // With probs requested the f32 weights are kept and converted separately for P·V.
+    const md_t& softmax_dst = (tp->lowp_probs && !probs) ? tp->p_md : tp->s_md;
+    tp->softmax = cache.get("attention.softmax|" + key_of(tp->s_md) + '|' + key_of(softmax_dst), [&] {
+        dnnl::softmax_v2_forward::primitive_desc pd(
+            {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, tp->s_md, softmax_dst, 3}, plain,
+            eng);
+        return make_cached<dnnl::softmax_v2_forward>(pd);
+    });
+    tp->has_reorder = tp->lowp_probs && probs;
+    if (tp->has_reorder)
+        tp->to_lowp = cache.get("attention.to_lowp|" + key_of(tp->s_md) + '|' + key_of(tp->p_md), [&] {
+            dnnl::reorder::primitive_desc pd(eng, tp->s_md, eng, tp->p_md, plain);
+            return make_cached<dnnl::reorder>(pd);
+        });
+    tp->pv = cache.get("attention.pv|" + key_of(tp->p_md) + '|' + key_of(tp->v_md) + '|' + key_of(tp->o_md), [&] {
+        dnnl::matmul::primitive_desc pd({tp->p_md, tp->v_md, tp->o_md}, plain, eng);
+        return make_cached<dnnl::matmul>(pd);
+    });
+    tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes,
+                                     tp->to_lowp.scratchpad_bytes, tp->pv.scratchpad_bytes});
+    tiles_.push_back(std::move(tp));
+    return *tiles_.back();
+}
+
+void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                        const AttentionMasks& masks, const Tensor* probs, float scale) {
+    check_rank4(q, "q");
+    check_rank4(k, "k");
+    check_rank4(v, "v");
+    check_rank4(out, "out");
+    const std::int64_t B = q.dim(0), H = q.dim(1), Lq = q.dim(2), Dh = q.dim(3);
+    const std::int64_t Lkv = k.dim(2), Dv = v.dim(3);
+    for (const auto* t : {&q, &k, &v, &out})
+        if (t->device() != device_)
+            fail("attention: ", t->describe(), " is on device '", t->device()->name(), "', attention runs on '",
+                 device_->name(), "'");
+    for (auto [t, name] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}})
+        if (t->dtype() != compute_)
+            fail("attention: '", name, "' is ", t->describe(), " but attention computes in ", dtype_name(compute_),
+                 " (convert inputs to the compute type)");
+    if (k.dim(0) != B || k.dim(1) != H || k.dim(3) != Dh)
+        fail("attention: k is ", k.describe(), ", expected [", B, ",", H, ",Lkv,", Dh, "] to match q ",
+             shape_string(q.shape()));
+    if (v.dim(0) != B || v.dim(1) != H || v.dim(2) != Lkv)
+        fail("attention: v is ", v.describe(), ", expected [", B, ",", H, ",", Lkv, ",Dv] to match k ",
+             shape_string(k.shape()));
+    if (out.shape() != Shape{B, H, Lq, Dv})
+        fail("attention: out is ", out.describe(), ", expected ", shape_string({B, H, Lq, Dv}));
+    if (out.dtype() != DataType::f32 && out.dtype() != compute_)
+        fail("attention: out is ", out.describe(), ", expected f32 or ", dtype_name(compute_));
+    if (probs && (probs->shape() != Shape{B, H, Lq, Lkv} || probs->dtype() != DataType::f32 || !probs->is_dense()))
+        fail("attention: probs is ", probs->describe(), ", expected dense ", shape_string({B, H, Lq, Lkv}), " f32");
+    if (Lkv == 0) fail("attention: no keys (k is ", k.describe(), ")");
+    if (B == 0 || H == 0 || Lq == 0 || Dv == 0) return;
+    if (device_->kind() != DeviceKind::cpu)
+        fail("attention: device '", device_->name(), "' is not supported yet; use device 'cpu'");
+    if (scale == 0.f) scale = 1.f / std::sqrt(static_cast<float>(Dh));
+
+    prepare_masks(masks, B, Lq, Lkv);
+
+    // Tile so one tile's f32 scores fit the budget: whole batches when possible, else whole heads,
+    // else blocks of query rows within one head.
+    const std::int64_t row_bytes = Lkv * static_cast<std::int64_t>(sizeof(float));
+    const auto budget = static_cast<std::int64_t>(tile_bytes_);
+    std::int64_t tr = Lq, th = H, tb = B;
+    if (Lq * row_bytes > budget) {
+        tr = balanced(Lq, budget / row_bytes);
+        th = tb = 1;
+    } else if (H * Lq * row_bytes > budget) {
+        th = balanced(H, budget / (Lq * row_bytes));
+        tb = 1;
+    } else {
+        tb = balanced(B, budget / (H * Lq * row_bytes));
+    }
+    last_tile_ = {tb, th, tr};
+
+    const auto& eng = device_->engine();
+    const std::size_t csize = dtype_size(compute_), osize = dtype_size(out.dtype());
+    const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
+    const bool key_mask = masks.key_padding != nullptr;
+
+    for (std::int64_t b0 = 0; b0 < B; b0 += tb) {
+        for (std::int64_t h0 = 0; h0 < H; h0 += th) {
+            for (std::int64_t r0 = 0; r0 < Lq; r0 += tr) {
+                const std::int64_t cb = std::min(tb, B - b0), ch = std::min(th, H - h0), cr = std::min(tr, Lq - r0);
+                const auto& tp = tile_primitives(q, k, v, out, probs, cb, ch, cr, key_mask, masks.causal, scale);
+                const std::size_t tile_elems = static_cast<std::size_t>(cb * ch * cr * Lkv);
+                void* scores = probs ? static_cast<char*>(probs->data()) +
+                                           sizeof(float) * static_cast<std::size_t>(((b0 * H + h0) * Lq + r0) * Lkv)
+                                     : workspace_.get(slot_scores, sizeof(float) * tile_elems);
+                void* lowp = tp.lowp_probs ? workspace_.get(slot_probs_lowp, csize * tile_elems) : scores;
+
+                // One user scratchpad serves all primitives of the tile (they run one after another).
+                const auto sp_bytes = static_cast<std::int64_t>(std::max<std::size_t>(tp.scratchpad_bytes, 64));
+                dnnl::memory sp(md_t({sp_bytes}, dt::u8, dims{1}), eng, workspace_.get(slot_scratchpad, sp_bytes));
+                dnnl::memory qm = at(tp.q_md, eng, q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize);
+                dnnl::memory ktm = at(tp.kt_md, eng, k.data(), b0 * ks[0] + h0 * ks[1], csize);
+                dnnl::memory sm(tp.s_md, eng, scores);
+                dnnl::memory pm(tp.p_md, eng, lowp);
+                dnnl::memory vm = at(tp.v_md, eng, v.data(), b0 * vs[0] + h0 * vs[1], csize);
+                dnnl::memory om = at(tp.o_md, eng, out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize);
+
+                std::unordered_map<int, dnnl::memory> qk_args = {
+                    {DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, ktm}, {DNNL_ARG_DST, sm}, {DNNL_ARG_SCRATCHPAD, sp}};
+                int post_op = 0;
+                if (key_mask)
+                    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] =
+                        at(tp.key_mask_md, eng, workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float));
+                if (masks.causal)
+                    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] =
+                        at(tp.causal_md, eng, workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float));
+                tp.qk.primitive.execute(stream_, qk_args);
+                tp.softmax.primitive.execute(
+                    stream_, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, probs ? sm : pm}, {DNNL_ARG_SCRATCHPAD, sp}});
+                if (tp.has_reorder)
+                    tp.to_lowp.primitive.execute(stream_, {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, pm}, {DNNL_ARG_SCRATCHPAD, sp}});
+                tp.pv.primitive.execute(stream_, {{DNNL_ARG_SRC, pm},
+                                                  {DNNL_ARG_WEIGHTS, vm},
+                                                  {DNNL_ARG_DST, om},
+                                                  {DNNL_ARG_SCRATCHPAD, sp}});
+            }
+        }
+    }
+    stream_.wait();
+}
+
+}  // namespace xmodal

@@ -1,0 +1,82 @@
+// Multi-head scaled dot-product attention on oneDNN:  out = softmax(Q·Kᵀ·scale + mask)·V
+//
+// Batch and heads are matmul batch dimensions. Q·Kᵀ and P·V are oneDNN matmul primitives (the
+// scale is the Q·Kᵀ primitive's output scale, masks are its binary-add post-ops) and the softmax is
+// oneDNN's softmax_v2. On CPU the work is tiled so that one tile's score block stays in L2 between
+// the three primitives: a tile is a 4-D sub-block (batches × heads × query rows) of the problem, so
+// small problems run as a single tile and large ones (long sequences) as row blocks of one head.
+// All primitives are cached per tile shape; scratch memory is reused across calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "xmodal/tensor.hpp"
+
+namespace xmodal {
+
+class Device;
+struct CachedPrimitive;
+
+struct AttentionMasks {
+    // Optional (B, Lkv) u8: nonzero marks a real key, 0 a padding key that gets no weight.
+    // Every batch item needs at least one real key.
+    const Tensor* key_padding = nullptr;
+    // Query row i sees keys 0..i only (top-left aligned, as PyTorch's is_causal).
+    bool causal = false;
+};
+
+// Not thread-safe: one Attention per streaming thread (it owns its scratch memory and stream).
+class Attention {
+public:
+    // `compute` is f32 or bf16; bf16 falls back to f32 (with a logged warning) on devices
+    // without native bf16 kernels — see compute_type().
+    explicit Attention(std::shared_ptr<Device> device, DataType compute = DataType::f32);
+    ~Attention();
+    Attention(const Attention&) = delete;
+    Attention& operator=(const Attention&) = delete;
+
+    DataType compute_type() const { return compute_; }
+    const std::shared_ptr<Device>& device() const { return device_; }
+
+    // q (B,H,Lq,Dh), k (B,H,Lkv,Dh), v (B,H,Lkv,Dv): compute type, any strides.
+    // out (B,H,Lq,Dv): f32 or the compute type, any strides (e.g. a (B,Lq,H·Dv) buffer seen as
+    // (B,H,Lq,Dv), so heads are merged without a copy).
+    // probs, if given: dense (B,H,Lq,Lkv) f32 receiving the attention weights.
+    // scale 0 means 1/sqrt(Dh).
+    void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                 const AttentionMasks& masks = {}, const Tensor* probs = nullptr, float scale = 0.f);
+
+    // Bytes of f32 scores one CPU tile may hold (default: half the L2 cache per thread times the
+    // thread count, at least 256 KiB). Exposed for benchmarks and tests of the tiling.
+    void set_tile_bytes(std::size_t bytes) { tile_bytes_ = bytes; }
+    std::size_t tile_bytes() const { return tile_bytes_; }
+
+    // The tile shape (batches, heads, rows) the last forward used.
+    struct Tile {
+        std::int64_t batches, heads, rows;
+    };
+    Tile last_tile() const { return last_tile_; }
+
+private:
+    struct TilePrimitives;
+    const TilePrimitives& tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                          const Tensor* probs, std::int64_t tb, std::int64_t th, std::int64_t tr,
+                                          bool key_mask, bool causal, float scale);
+    void prepare_masks(const AttentionMasks& masks, std::int64_t B, std::int64_t Lq, std::int64_t Lkv);
+
+    std::shared_ptr<Device> device_;
+    DataType compute_;
+    dnnl::stream stream_;
+    std::size_t tile_bytes_;
+    Tile last_tile_{0, 0, 0};
+    Workspace workspace_;
+    std::vector<std::unique_ptr<TilePrimitives>> tiles_;  // small: one per tile shape seen
+    std::int64_t causal_rows_ = -1, causal_cols_ = -1;     // shape of the cached causal mask
+};
+
+}  // namespace xmodal
