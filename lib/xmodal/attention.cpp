@@ -22,7 +22,15 @@ using dims = dnnl::memory::dims;
 using dt = dnnl::memory::data_type;
 using md_t = dnnl::memory::desc;
 
-enum WorkspaceSlot : std::size_t { slot_scores, slot_probs_lowp, slot_key_mask, slot_causal, slot_scratchpad };
+enum WorkspaceSlot : std::size_t {
+    slot_scores,
+    slot_probs_lowp,
+    slot_key_mask,
+    slot_causal,
+    slot_scratchpad,
+    slot_k_packed,
+    slot_v_packed
+};
 
 std::size_t default_tile_bytes() {
     long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -46,6 +54,15 @@ void check_rank4(const Tensor& t, const char* name) {
     if (t.ndim() != 4) fail("attention: '", name, "' is ", t.describe(), ", expected 4 dims (B,H,L,D)");
 }
 
+// A strided 4-D descriptor whose size-1 dims carry dense strides: oneDNN 2.6 only dispatches its
+// brgemm/AMX matmul kernels for operands it sees as plain-dense, and a one-head tile of a
+// (B,H,L,D) tensor is dense apart from the strides of its size-1 dims.
+md_t view_md(const dims& shape, dims strides, dt type) {
+    for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i)
+        if (shape[i] == 1) strides[i] = i + 1 < static_cast<int>(shape.size()) ? strides[i + 1] * shape[i + 1] : 1;
+    return md_t(shape, type, strides);
+}
+
 dnnl::memory at(const md_t& md, const dnnl::engine& eng, const void* base, std::int64_t offset_elems,
                 std::size_t elem_size) {
     auto* p = static_cast<const char*>(base) + offset_elems * static_cast<std::int64_t>(elem_size);
@@ -56,8 +73,9 @@ dnnl::memory at(const md_t& md, const dnnl::engine& eng, const void* base, std::
 
 struct Attention::TilePrimitives {
     std::vector<std::int64_t> signature;
-    CachedPrimitive qk, softmax, to_lowp, pv;
+    CachedPrimitive qk, softmax, to_lowp, pv, pack_k, pack_v;
     md_t q_md, kt_md, s_md, p_md, v_md, o_md, key_mask_md, causal_md;
+    md_t kt_packed_md, v_packed_md;  // layouts oneDNN chose for Kᵀ and V (format_tag::any)
     bool lowp_probs = false;  // P is stored in bf16 for the P·V matmul
     bool has_reorder = false;
     std::size_t scratchpad_bytes = 0;
@@ -116,16 +134,16 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
     const dt cdt = to_dnnl(compute_);
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
 
-    tp->q_md = md_t({tb, th, tr, Dh}, cdt, dims{qs[0], qs[1], qs[2], qs[3]});
-    tp->kt_md = md_t({tb, th, Dh, Lkv}, cdt, dims{ks[0], ks[1], ks[3], ks[2]});  // Kᵀ as a strided view
-    tp->s_md = probs ? md_t({tb, th, tr, Lkv}, dt::f32, dims{q.dim(1) * Lq * Lkv, Lq * Lkv, Lkv, 1})
-                     : md_t({tb, th, tr, Lkv}, dt::f32, dims{th * tr * Lkv, tr * Lkv, Lkv, 1});
+    tp->q_md = view_md({tb, th, tr, Dh}, {qs[0], qs[1], qs[2], qs[3]}, cdt);
+    tp->kt_md = view_md({tb, th, Dh, Lkv}, {ks[0], ks[1], ks[3], ks[2]}, cdt);  // Kᵀ as a strided view
+    tp->s_md = probs ? view_md({tb, th, tr, Lkv}, {q.dim(1) * Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32)
+                     : view_md({tb, th, tr, Lkv}, {th * tr * Lkv, tr * Lkv, Lkv, 1}, dt::f32);
     tp->lowp_probs = compute_ != DataType::f32;
     tp->p_md = tp->lowp_probs ? md_t({tb, th, tr, Lkv}, cdt, dims{th * tr * Lkv, tr * Lkv, Lkv, 1}) : tp->s_md;
-    tp->v_md = md_t({tb, th, Lkv, Dv}, cdt, dims{vs[0], vs[1], vs[2], vs[3]});
-    tp->o_md = md_t({tb, th, tr, Dv}, to_dnnl(out.dtype()), dims{os[0], os[1], os[2], os[3]});
+    tp->v_md = view_md({tb, th, Lkv, Dv}, {vs[0], vs[1], vs[2], vs[3]}, cdt);
+    tp->o_md = view_md({tb, th, tr, Dv}, {os[0], os[1], os[2], os[3]}, to_dnnl(out.dtype()));
     tp->key_mask_md = md_t({tb, 1, 1, Lkv}, dt::f32, dims{Lkv, Lkv, Lkv, 1});
-    tp->causal_md = md_t({1, 1, tr, Lkv}, dt::f32, dims{Lq * Lkv, Lq * Lkv, Lkv, 1});
+    tp->causal_md = view_md({1, 1, tr, Lkv}, {Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32);
 
     std::ostringstream key;
     key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md) << "|scale="
@@ -139,9 +157,13 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
         if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->key_mask_md);
         if (causal) ops.append_binary(dnnl::algorithm::binary_add, tp->causal_md);
         attr.set_post_ops(ops);
-        dnnl::matmul::primitive_desc pd({tp->q_md, tp->kt_md, tp->s_md}, attr, eng);
-        return make_cached<dnnl::matmul>(pd);
+        md_t kt_any({tb, th, Dh, Lkv}, cdt, dnnl::memory::format_tag::any);
+        dnnl::matmul::primitive_desc pd({tp->q_md, kt_any, tp->s_md}, attr, eng);
+        auto c = make_cached<dnnl::matmul>(pd);
+        c.weights_desc = pd.weights_desc();
+        return c;
     });
+    tp->kt_packed_md = tp->qk.weights_desc;
 
     dnnl::primitive_attr plain;
     plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -160,11 +182,25 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
             return make_cached<dnnl::reorder>(pd);
         });
     tp->pv = cache.get("attention.pv|" + key_of(tp->p_md) + '|' + key_of(tp->v_md) + '|' + key_of(tp->o_md), [&] {
-        dnnl::matmul::primitive_desc pd({tp->p_md, tp->v_md, tp->o_md}, plain, eng);
-        return make_cached<dnnl::matmul>(pd);
+        md_t v_any({tb, th, Lkv, Dv}, cdt, dnnl::memory::format_tag::any);
+        dnnl::matmul::primitive_desc pd({tp->p_md, v_any, tp->o_md}, plain, eng);
+        auto c = make_cached<dnnl::matmul>(pd);
+        c.weights_desc = pd.weights_desc();
+        return c;
     });
-    tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes,
-                                     tp->to_lowp.scratchpad_bytes, tp->pv.scratchpad_bytes});
+    tp->v_packed_md = tp->pv.weights_desc;
+    // K and V are packed once per (batch, head) group into the layouts above; every row tile of
+    // the group reuses them (AMX/brgemm kernels would otherwise repack them inside each call).
+    auto reorder_to = [&](const md_t& from, const md_t& to) {
+        return cache.get("attention.pack|" + key_of(from) + '|' + key_of(to), [&] {
+            dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
+            return make_cached<dnnl::reorder>(pd);
+        });
+    };
+    tp->pack_k = reorder_to(tp->kt_md, tp->kt_packed_md);
+    tp->pack_v = reorder_to(tp->v_md, tp->v_packed_md);
+    tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes, tp->to_lowp.scratchpad_bytes,
+                                     tp->pv.scratchpad_bytes, tp->pack_k.scratchpad_bytes, tp->pack_v.scratchpad_bytes});
     tiles_.push_back(std::move(tp));
     return *tiles_.back();
 }
@@ -205,8 +241,9 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
 
     prepare_masks(masks, B, Lq, Lkv);
 
-    // Tile so one tile's f32 scores fit the budget: whole batches when possible, else whole heads,
-    // else blocks of query rows within one head.
+    // Tile so one tile's f32 scores fit the budget: whole batches when they fit, else heads, else
+    // row blocks of one head. One-head tiles are dense 2-D problems, which oneDNN runs with its
+    // fastest (brgemm/AMX) kernels.
     const std::int64_t row_bytes = Lkv * static_cast<std::int64_t>(sizeof(float));
     const auto budget = static_cast<std::int64_t>(tile_bytes_);
     std::int64_t tr = Lq, th = H, tb = B;
@@ -226,6 +263,7 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
     const bool key_mask = masks.key_padding != nullptr;
 
+    packed_k_group_ = packed_v_group_ = {-1, -1};  // inputs change between calls: pack afresh
     for (std::int64_t b0 = 0; b0 < B; b0 += tb) {
         for (std::int64_t h0 = 0; h0 < H; h0 += th) {
             for (std::int64_t r0 = 0; r0 < Lq; r0 += tr) {
@@ -241,10 +279,24 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 const auto sp_bytes = static_cast<std::int64_t>(std::max<std::size_t>(tp.scratchpad_bytes, 64));
                 dnnl::memory sp(md_t({sp_bytes}, dt::u8, dims{1}), eng, workspace_.get(slot_scratchpad, sp_bytes));
                 dnnl::memory qm = at(tp.q_md, eng, q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize);
-                dnnl::memory ktm = at(tp.kt_md, eng, k.data(), b0 * ks[0] + h0 * ks[1], csize);
+                if (packed_k_group_ != std::pair{b0, h0} || packed_k_desc_ != tp.kt_packed_md) {
+                    dnnl::memory from = at(tp.kt_md, eng, k.data(), b0 * ks[0] + h0 * ks[1], csize);
+                    dnnl::memory to(tp.kt_packed_md, eng, workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
+                    tp.pack_k.primitive.execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, sp}});
+                    packed_k_group_ = {b0, h0};
+                    packed_k_desc_ = tp.kt_packed_md;
+                }
+                if (packed_v_group_ != std::pair{b0, h0} || packed_v_desc_ != tp.v_packed_md) {
+                    dnnl::memory from = at(tp.v_md, eng, v.data(), b0 * vs[0] + h0 * vs[1], csize);
+                    dnnl::memory to(tp.v_packed_md, eng, workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
+                    tp.pack_v.primitive.execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, sp}});
+                    packed_v_group_ = {b0, h0};
+                    packed_v_desc_ = tp.v_packed_md;
+                }
+                dnnl::memory ktm(tp.kt_packed_md, eng, workspace_.get(slot_k_packed, 0));
                 dnnl::memory sm(tp.s_md, eng, scores);
                 dnnl::memory pm(tp.p_md, eng, lowp);
-                dnnl::memory vm = at(tp.v_md, eng, v.data(), b0 * vs[0] + h0 * vs[1], csize);
+                dnnl::memory vm(tp.v_packed_md, eng, workspace_.get(slot_v_packed, 0));
                 dnnl::memory om = at(tp.o_md, eng, out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize);
 
                 std::unordered_map<int, dnnl::memory> qk_args = {

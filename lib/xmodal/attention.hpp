@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -77,6 +78,9 @@ private:
     Workspace workspace_;
     std::vector<std::unique_ptr<TilePrimitives>> tiles_;  // small: one per tile shape seen
     std::int64_t causal_rows_ = -1, causal_cols_ = -1;     // shape of the cached causal mask
+    // Which (batch, head) group and layout the packed K / V buffers currently hold.
+    std::pair<std::int64_t, std::int64_t> packed_k_group_{-1, -1}, packed_v_group_{-1, -1};
+    dnnl::memory::desc packed_k_desc_, packed_v_desc_;
 };
 
 }  // namespace xmodal

@@ -4,6 +4,7 @@
 #include <numbers>
 
 extern "C" {
+#include <libavutil/mem.h>
 #include <libavutil/tx.h>
 }
 
@@ -14,11 +15,18 @@ namespace {
 double hz_to_mel(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
 }  // namespace
 
+// av_tx's SIMD kernels need buffers aligned as av_malloc aligns them (std::vector's 16 bytes are
+// not enough for its AVX code paths).
 struct LogMel::Fft {
     AVTXContext* ctx = nullptr;
     av_tx_fn fn = nullptr;
-    std::vector<AVComplexFloat> in, out;
-    ~Fft() { av_tx_uninit(&ctx); }
+    AVComplexFloat* in = nullptr;
+    AVComplexFloat* out = nullptr;
+    ~Fft() {
+        av_tx_uninit(&ctx);
+        av_free(in);
+        av_free(out);
+    }
 };
 
 LogMel::LogMel(LogMelConfig config) : config_(config), fft_(std::make_unique<Fft>()) {
@@ -49,8 +57,9 @@ LogMel::LogMel(LogMelConfig config) : config_(config), fft_(std::make_unique<Fft
     float scale = 1.f;
     if (av_tx_init(&fft_->ctx, &fft_->fn, AV_TX_FLOAT_FFT, 0, c.fft_length, &scale, 0) < 0)
         fail("log-mel: libavutil could not create a ", c.fft_length, "-point FFT");
-    fft_->in.resize(static_cast<std::size_t>(c.fft_length));
-    fft_->out.resize(static_cast<std::size_t>(c.fft_length));
+    fft_->in = static_cast<AVComplexFloat*>(av_malloc_array(static_cast<std::size_t>(c.fft_length), sizeof(AVComplexFloat)));
+    fft_->out = static_cast<AVComplexFloat*>(av_malloc_array(static_cast<std::size_t>(c.fft_length), sizeof(AVComplexFloat)));
+    if (!fft_->in || !fft_->out) fail("log-mel: out of memory for FFT buffers");
 }
 
 LogMel::~LogMel() = default;
@@ -70,7 +79,7 @@ std::vector<float> LogMel::compute(std::span<const float> samples) {
         const float* frame = samples.data() + f * c.hop_length;
         for (int i = 0; i < c.fft_length; ++i)
             fft_->in[i] = {i < c.frame_length ? frame[i] * window_[i] : 0.f, 0.f};
-        fft_->fn(fft_->ctx, fft_->out.data(), fft_->in.data(), sizeof(AVComplexFloat));
+        fft_->fn(fft_->ctx, fft_->out, fft_->in, sizeof(AVComplexFloat));
         for (int k = 0; k < bins; ++k) magnitude[k] = std::hypot(fft_->out[k].re, fft_->out[k].im);
         float* row = out.data() + f * c.mel_bands;
         for (int m = 0; m < c.mel_bands; ++m) {

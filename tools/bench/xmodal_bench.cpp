@@ -1,0 +1,174 @@
+// xmodal-bench: side-by-side measurements, one JSON object per line.
+//
+//   xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]
+//
+// For each shape it times, in the same run: our attention (tiled), the same primitives untiled
+// (plain matmul + softmax + matmul over the whole problem), a naive C++ reference, and a large
+// square oneDNN matmul of the same dtype (the machine's practical peak). Threads follow
+// OMP_NUM_THREADS. Reported ms are medians; gflops count the matmul work only.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include "../../tests/lib/reference.hpp"
+#include "xmodal/attention.hpp"
+#include "xmodal/cross_attention.hpp"
+#include "xmodal/device.hpp"
+#include "xmodal/error.hpp"
+
+namespace {
+
+using namespace xmodal;
+using clock_type = std::chrono::steady_clock;
+
+double median_ms(int reps, const std::function<void()>& run) {
+    run();  // warm-up: primitive creation, first-touch of buffers
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+        auto t0 = clock_type::now();
+        run();
+        ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    }
+    std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
+    return ms[ms.size() / 2];
+}
+
+void emit(nlohmann::json j) {
+    j["threads"] = omp_get_max_threads();
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+}
+
+Tensor random_tensor(const std::shared_ptr<Device>& device, Shape shape, DataType dt, std::uint64_t seed) {
+    auto t = Tensor::empty(device, std::move(shape), dt);
+    t.copy_from_f32(testing::random_values(static_cast<std::size_t>(t.numel()), seed));
+    return t;
+}
+
+// The machine's practical peak: one large square matmul, created once, timed like the rest.
+double square_matmul_gflops(const std::shared_ptr<Device>& device, DataType dt, std::int64_t n, int reps) {
+    using md = dnnl::memory::desc;
+    auto a = random_tensor(device, {n, n}, dt, 1), b = random_tensor(device, {n, n}, dt, 2);
+    auto c = Tensor::empty(device, {n, n}, DataType::f32);
+    dnnl::matmul::primitive_desc pd({a.desc(), md({n, n}, to_dnnl(dt), dnnl::memory::format_tag::any), c.desc()},
+                                    device->engine());
+    dnnl::memory packed(pd.weights_desc(), device->engine());
+    dnnl::stream stream(device->engine());
+    dnnl::memory plain = b.memory();
+    dnnl::reorder(plain, packed).execute(stream, plain, packed);
+    dnnl::matmul mm(pd);
+    double ms = median_ms(reps, [&] {
+        mm.execute(stream, {{DNNL_ARG_SRC, a.memory()}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, c.memory()}});
+        stream.wait();
+    });
+    double gflops = 2.0 * n * n * n / (ms * 1e6);
+    emit({{"op", "matmul"}, {"impl", "onednn"}, {"dtype", dtype_name(dt)}, {"shape", "M=N=K=" + std::to_string(n)},
+          {"ms", ms}, {"gflops", gflops}, {"kernel", pd.impl_info_str()}});
+    return gflops;
+}
+
+struct SdpaShape {
+    std::int64_t B, H, L, D;
+};
+
+void bench_sdpa(const std::shared_ptr<Device>& device, DataType dt, SdpaShape s, int reps, double peak, bool naive) {
+    auto q = random_tensor(device, {s.B, s.H, s.L, s.D}, dt, 3);
+    auto k = random_tensor(device, {s.B, s.H, s.L, s.D}, dt, 4);
+    auto v = random_tensor(device, {s.B, s.H, s.L, s.D}, dt, 5);
+    auto out = Tensor::empty(device, {s.B, s.H, s.L, s.D}, DataType::f32);
+    const double flop = 4.0 * s.B * s.H * s.L * s.L * s.D;
+    const std::string shape = "B=" + std::to_string(s.B) + ",H=" + std::to_string(s.H) + ",L=" + std::to_string(s.L) +
+                              ",D=" + std::to_string(s.D);
+    Attention tiled(device, dt), untiled(device, dt);
+    untiled.set_tile_bytes(std::size_t{1} << 40);
+    for (auto [impl, op] : {std::pair{"xmodal", &tiled}, {"xmodal-untiled", &untiled}}) {
+        double ms = median_ms(reps, [&] { op->forward(q, k, v, out); });
+        auto tile = op->last_tile();
+        emit({{"op", "attention"}, {"impl", impl}, {"dtype", dtype_name(dt)}, {"shape", shape}, {"ms", ms},
+              {"gflops", flop / (ms * 1e6)}, {"vs_matmul_peak", flop / (ms * 1e6) / peak},
+              {"tile", std::to_string(tile.batches) + "x" + std::to_string(tile.heads) + "x" + std::to_string(tile.rows)}});
+    }
+    if (naive) {
+        auto qv = q.to_f32(), kv = k.to_f32(), vv = v.to_f32();
+        testing::AttentionShape as{s.B, s.H, s.L, s.L, s.D, s.D};
+        double scale = 1.0 / std::sqrt(static_cast<double>(s.D));
+        double ms = median_ms(std::min(reps, 3), [&] { testing::reference_attention(as, qv, kv, vv, {}, false, scale); });
+        emit({{"op", "attention"}, {"impl", "naive-cpp"}, {"dtype", "f64"}, {"shape", shape}, {"ms", ms},
+              {"gflops", flop / (ms * 1e6)}, {"vs_matmul_peak", flop / (ms * 1e6) / peak}});
+    }
+}
+
+void bench_cross(const std::shared_ptr<Device>& device, DataType dt, int reps, double peak) {
+    const CrossAttentionConfig cfg{256, 256, 256, 8};
+    const std::int64_t Lq = 32, Lkv = 64;
+    CrossModalAttention block(device, CrossAttentionWeights::random(cfg, 7), dt);
+    auto a = random_tensor(device, {1, Lq, cfg.query_dim}, DataType::f32, 8);
+    auto b = random_tensor(device, {1, Lkv, cfg.kv_dim}, DataType::f32, 9);
+    const double D = static_cast<double>(cfg.model_dim);
+    const double flop = 2.0 * Lq * cfg.query_dim * D + 4.0 * Lkv * cfg.kv_dim * D + 4.0 * Lq * Lkv * D + 2.0 * Lq * D * D;
+    const std::string shape = "Lq=32,Lkv=64,Da=Db=D=256,H=8,with projections";
+    double ms = median_ms(reps * 20, [&] { block.forward(a, b); });
+    emit({{"op", "cross_attention"}, {"impl", "xmodal"}, {"dtype", dtype_name(dt)}, {"shape", shape}, {"ms", ms},
+          {"gflops", flop / (ms * 1e6)}, {"vs_matmul_peak", flop / (ms * 1e6) / peak}});
+    double ms_w = median_ms(reps * 20, [&] { block.forward(a, b, nullptr, true); });
+    emit({{"op", "cross_attention+weights"}, {"impl", "xmodal"}, {"dtype", dtype_name(dt)}, {"shape", shape},
+          {"ms", ms_w}, {"gflops", flop / (ms_w * 1e6)}});
+}
+
+int attention_command(int argc, char** argv) {
+    int reps = 15;
+    std::string dtypes = "all";
+    bool quick = false;
+    for (int i = 0; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--reps" && i + 1 < argc)
+            reps = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--dtype" && i + 1 < argc)
+            dtypes = argv[++i];
+        else if (a == "--quick")
+            quick = true;
+        else
+            fail("xmodal-bench attention: unknown argument '", a, "' (expected --reps N, --dtype f32|bf16|all, --quick)");
+    }
+    auto device = Device::open("cpu");
+    std::vector<DataType> types;
+    if (dtypes == "all" || dtypes == "f32") types.push_back(DataType::f32);
+    if ((dtypes == "all" || dtypes == "bf16")) {
+        if (device->native_bf16())
+            types.push_back(DataType::bf16);
+        else
+            std::fprintf(stderr, "xmodal-bench: skipping bf16: %s has no native bf16\n", device->isa().c_str());
+    }
+    if (types.empty()) fail("xmodal-bench attention: --dtype must be f32, bf16 or all");
+    const std::vector<SdpaShape> shapes = quick ? std::vector<SdpaShape>{{1, 8, 256, 64}}
+                                                : std::vector<SdpaShape>{{1, 8, 256, 64}, {1, 8, 1024, 64}};
+    for (DataType dt : types) {
+        double peak = square_matmul_gflops(device, dt, quick ? 512 : 2048, reps);
+        for (const auto& s : shapes) bench_sdpa(device, dt, s, reps, peak, dt == DataType::f32);
+        bench_cross(device, dt, reps, peak);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (argc >= 2 && std::strcmp(argv[1], "attention") == 0) return attention_command(argc - 2, argv + 2);
+        std::fprintf(stderr,
+                     "usage: xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]\n"
+                     "Prints one JSON object per measurement; threads follow OMP_NUM_THREADS.\n");
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "xmodal-bench: %s\n", e.what());
+        return 1;
+    }
+}
