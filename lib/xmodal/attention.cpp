@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 #include <unistd.h>
@@ -33,6 +34,8 @@ enum WorkspaceSlot : std::size_t {
 };
 
 std::size_t default_tile_bytes() {
+    if (const char* env = std::getenv("XMODAL_ATTENTION_TILE_BYTES"); env && *env)  // tuning knob
+        return static_cast<std::size_t>(std::max(1L, std::atol(env)));
     long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     if (l2 <= 0) l2 = 1 << 20;
     int threads = 1;
@@ -63,10 +66,8 @@ md_t view_md(const dims& shape, dims strides, dt type) {
     return md_t(shape, type, strides);
 }
 
-dnnl::memory at(const md_t& md, const dnnl::engine& eng, const void* base, std::int64_t offset_elems,
-                std::size_t elem_size) {
-    auto* p = static_cast<const char*>(base) + offset_elems * static_cast<std::int64_t>(elem_size);
-    return dnnl::memory(md, eng, const_cast<char*>(p));
+void* offset_ptr(const void* base, std::int64_t offset_elems, std::size_t elem_size) {
+    return const_cast<char*>(static_cast<const char*>(base) + offset_elems * static_cast<std::int64_t>(elem_size));
 }
 
 }  // namespace
@@ -79,6 +80,43 @@ struct Attention::TilePrimitives {
     bool lowp_probs = false;  // P is stored in bf16 for the P·V matmul
     bool has_reorder = false;
     std::size_t scratchpad_bytes = 0;
+
+    // Memory objects bound to the primitives' arguments; forward() only moves their data handles.
+    struct Bound {
+        dnnl::memory q, k_plain, k_packed, scores, probs, v_plain, v_packed, out, key_mask, causal, scratchpad;
+        std::unordered_map<int, dnnl::memory> qk_args, softmax_args, to_lowp_args, pv_args, pack_k_args, pack_v_args;
+    } bound;
+
+    void bind(const dnnl::engine& eng, bool key_mask, bool causal, bool probs_requested) {
+        auto unbound = [&](const md_t& md) { return dnnl::memory(md, eng, DNNL_MEMORY_NONE); };
+        auto& b = bound;
+        b.q = unbound(q_md);
+        b.k_plain = unbound(kt_md);
+        b.k_packed = unbound(kt_packed_md);
+        b.scores = unbound(s_md);
+        b.probs = unbound(p_md);
+        b.v_plain = unbound(v_md);
+        b.v_packed = unbound(v_packed_md);
+        b.out = unbound(o_md);
+        b.scratchpad = unbound(md_t({static_cast<std::int64_t>(std::max<std::size_t>(scratchpad_bytes, 64))}, dt::u8, dims{1}));
+        b.qk_args = {{DNNL_ARG_SRC, b.q}, {DNNL_ARG_WEIGHTS, b.k_packed}, {DNNL_ARG_DST, b.scores}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        int post_op = 0;
+        if (key_mask) {
+            b.key_mask = unbound(key_mask_md);
+            b.qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] = b.key_mask;
+        }
+        if (causal) {
+            b.causal = unbound(causal_md);
+            b.qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] = b.causal;
+        }
+        // Requested weights stay f32 in `scores` (the caller's probs); P·V then reads a bf16 copy.
+        const dnnl::memory& softmax_dst = (lowp_probs && !probs_requested) ? b.probs : b.scores;
+        b.softmax_args = {{DNNL_ARG_SRC, b.scores}, {DNNL_ARG_DST, softmax_dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.to_lowp_args = {{DNNL_ARG_FROM, b.scores}, {DNNL_ARG_TO, b.probs}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.pv_args = {{DNNL_ARG_SRC, b.probs}, {DNNL_ARG_WEIGHTS, b.v_packed}, {DNNL_ARG_DST, b.out}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.pack_k_args = {{DNNL_ARG_FROM, b.k_plain}, {DNNL_ARG_TO, b.k_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.pack_v_args = {{DNNL_ARG_FROM, b.v_plain}, {DNNL_ARG_TO, b.v_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+    }
 };
 
 Attention::Attention(std::shared_ptr<Device> device, DataType compute)
@@ -116,7 +154,7 @@ void Attention::prepare_masks(const AttentionMasks& masks, std::int64_t B, std::
     }
 }
 
-const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v,
+Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v,
                                                             const Tensor& out, const Tensor* probs, std::int64_t tb,
                                                             std::int64_t th, std::int64_t tr, bool key_mask,
                                                             bool causal, float scale) {
@@ -125,7 +163,7 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
                                      static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale)};
     for (const Tensor* t : {&q, &k, &v, &out})
         sig.insert(sig.end(), t->strides().begin(), t->strides().end());
-    for (const auto& t : tiles_)
+    for (auto& t : tiles_)
         if (t->signature == sig) return *t;
 
     auto tp = std::make_unique<TilePrimitives>();
@@ -134,16 +172,29 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
     const dt cdt = to_dnnl(compute_);
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
 
-    tp->q_md = view_md({tb, th, tr, Dh}, {qs[0], qs[1], qs[2], qs[3]}, cdt);
-    tp->kt_md = view_md({tb, th, Dh, Lkv}, {ks[0], ks[1], ks[3], ks[2]}, cdt);  // Kᵀ as a strided view
-    tp->s_md = probs ? view_md({tb, th, tr, Lkv}, {q.dim(1) * Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32)
-                     : view_md({tb, th, tr, Lkv}, {th * tr * Lkv, tr * Lkv, Lkv, 1}, dt::f32);
+    // One-head tiles are plain 2-D problems: without batch dims oneDNN may also choose blocked
+    // (VNNI for bf16) weight layouts for Kᵀ and V. Larger tiles keep (batch, head) as matmul batch dims.
+    const bool two_d = tb == 1 && th == 1;
+    auto make_md = [&](std::int64_t a, std::int64_t b, dims strides, dt type) {
+        if (two_d) return view_md({a, b}, {strides[2], strides[3]}, type);
+        return view_md({tb, th, a, b}, strides, type);
+    };
+    auto any_md = [&](std::int64_t a, std::int64_t b) {
+        return two_d ? md_t({a, b}, cdt, dnnl::memory::format_tag::any)
+                     : md_t({tb, th, a, b}, cdt, dnnl::memory::format_tag::any);
+    };
+    tp->q_md = make_md(tr, Dh, {qs[0], qs[1], qs[2], qs[3]}, cdt);
+    tp->kt_md = make_md(Dh, Lkv, {ks[0], ks[1], ks[3], ks[2]}, cdt);  // Kᵀ as a strided view
+    tp->s_md = probs ? make_md(tr, Lkv, {q.dim(1) * Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32)
+                     : make_md(tr, Lkv, {th * tr * Lkv, tr * Lkv, Lkv, 1}, dt::f32);
     tp->lowp_probs = compute_ != DataType::f32;
-    tp->p_md = tp->lowp_probs ? md_t({tb, th, tr, Lkv}, cdt, dims{th * tr * Lkv, tr * Lkv, Lkv, 1}) : tp->s_md;
-    tp->v_md = view_md({tb, th, Lkv, Dv}, {vs[0], vs[1], vs[2], vs[3]}, cdt);
-    tp->o_md = view_md({tb, th, tr, Dv}, {os[0], os[1], os[2], os[3]}, to_dnnl(out.dtype()));
-    tp->key_mask_md = md_t({tb, 1, 1, Lkv}, dt::f32, dims{Lkv, Lkv, Lkv, 1});
-    tp->causal_md = view_md({1, 1, tr, Lkv}, {Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32);
+    tp->p_md = tp->lowp_probs ? make_md(tr, Lkv, {th * tr * Lkv, tr * Lkv, Lkv, 1}, cdt) : tp->s_md;
+    tp->v_md = make_md(Lkv, Dv, {vs[0], vs[1], vs[2], vs[3]}, cdt);
+    tp->o_md = make_md(tr, Dv, {os[0], os[1], os[2], os[3]}, to_dnnl(out.dtype()));
+    tp->key_mask_md = two_d ? md_t({1, Lkv}, dt::f32, dims{Lkv, 1}) : md_t({tb, 1, 1, Lkv}, dt::f32, dims{Lkv, Lkv, Lkv, 1});
+    tp->causal_md = two_d ? md_t({tr, Lkv}, dt::f32, dims{Lkv, 1})
+                          : view_md({1, 1, tr, Lkv}, {Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32);  // broadcast over tile
+    const int row_axis = two_d ? 1 : 3;
 
     std::ostringstream key;
     key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md) << "|scale="
@@ -157,8 +208,7 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
         if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->key_mask_md);
         if (causal) ops.append_binary(dnnl::algorithm::binary_add, tp->causal_md);
         attr.set_post_ops(ops);
-        md_t kt_any({tb, th, Dh, Lkv}, cdt, dnnl::memory::format_tag::any);
-        dnnl::matmul::primitive_desc pd({tp->q_md, kt_any, tp->s_md}, attr, eng);
+        dnnl::matmul::primitive_desc pd({tp->q_md, any_md(Dh, Lkv), tp->s_md}, attr, eng);
         auto c = make_cached<dnnl::matmul>(pd);
         c.weights_desc = pd.weights_desc();
         return c;
@@ -171,7 +221,7 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
     const md_t& softmax_dst = (tp->lowp_probs && !probs) ? tp->p_md : tp->s_md;
     tp->softmax = cache.get("attention.softmax|" + key_of(tp->s_md) + '|' + key_of(softmax_dst), [&] {
         dnnl::softmax_v2_forward::primitive_desc pd(
-            {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, tp->s_md, softmax_dst, 3}, plain,
+            {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, tp->s_md, softmax_dst, row_axis}, plain,
             eng);
         return make_cached<dnnl::softmax_v2_forward>(pd);
     });
@@ -182,8 +232,7 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
             return make_cached<dnnl::reorder>(pd);
         });
     tp->pv = cache.get("attention.pv|" + key_of(tp->p_md) + '|' + key_of(tp->v_md) + '|' + key_of(tp->o_md), [&] {
-        md_t v_any({tb, th, Lkv, Dv}, cdt, dnnl::memory::format_tag::any);
-        dnnl::matmul::primitive_desc pd({tp->p_md, v_any, tp->o_md}, plain, eng);
+        dnnl::matmul::primitive_desc pd({tp->p_md, any_md(Lkv, Dv), tp->o_md}, plain, eng);
         auto c = make_cached<dnnl::matmul>(pd);
         c.weights_desc = pd.weights_desc();
         return c;
@@ -201,6 +250,7 @@ const Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, con
     tp->pack_v = reorder_to(tp->v_md, tp->v_packed_md);
     tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes, tp->to_lowp.scratchpad_bytes,
                                      tp->pv.scratchpad_bytes, tp->pack_k.scratchpad_bytes, tp->pack_v.scratchpad_bytes});
+    tp->bind(eng, key_mask, causal, probs != nullptr);
     tiles_.push_back(std::move(tp));
     return *tiles_.back();
 }
@@ -258,7 +308,6 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     }
     last_tile_ = {tb, th, tr};
 
-    const auto& eng = device_->engine();
     const std::size_t csize = dtype_size(compute_), osize = dtype_size(out.dtype());
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
     const bool key_mask = masks.key_padding != nullptr;
@@ -268,55 +317,42 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
         for (std::int64_t h0 = 0; h0 < H; h0 += th) {
             for (std::int64_t r0 = 0; r0 < Lq; r0 += tr) {
                 const std::int64_t cb = std::min(tb, B - b0), ch = std::min(th, H - h0), cr = std::min(tr, Lq - r0);
-                const auto& tp = tile_primitives(q, k, v, out, probs, cb, ch, cr, key_mask, masks.causal, scale);
+                auto& tp = tile_primitives(q, k, v, out, probs, cb, ch, cr, key_mask, masks.causal, scale);
                 const std::size_t tile_elems = static_cast<std::size_t>(cb * ch * cr * Lkv);
                 void* scores = probs ? static_cast<char*>(probs->data()) +
                                            sizeof(float) * static_cast<std::size_t>(((b0 * H + h0) * Lq + r0) * Lkv)
                                      : workspace_.get(slot_scores, sizeof(float) * tile_elems);
                 void* lowp = tp.lowp_probs ? workspace_.get(slot_probs_lowp, csize * tile_elems) : scores;
 
-                // One user scratchpad serves all primitives of the tile (they run one after another).
-                const auto sp_bytes = static_cast<std::int64_t>(std::max<std::size_t>(tp.scratchpad_bytes, 64));
-                dnnl::memory sp(md_t({sp_bytes}, dt::u8, dims{1}), eng, workspace_.get(slot_scratchpad, sp_bytes));
-                dnnl::memory qm = at(tp.q_md, eng, q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize);
+                // Memory objects and argument lists live with the tile's primitives; per tile only
+                // the data handles move (no allocation in the loop).
+                auto& m = tp.bound;
+                const auto sp_bytes = std::max<std::size_t>(tp.scratchpad_bytes, 64);
+                m.scratchpad.set_data_handle(workspace_.get(slot_scratchpad, sp_bytes));
+                m.k_packed.set_data_handle(workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
+                m.v_packed.set_data_handle(workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
                 if (packed_k_group_ != std::pair{b0, h0} || packed_k_desc_ != tp.kt_packed_md) {
-                    dnnl::memory from = at(tp.kt_md, eng, k.data(), b0 * ks[0] + h0 * ks[1], csize);
-                    dnnl::memory to(tp.kt_packed_md, eng, workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
-                    tp.pack_k.primitive.execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, sp}});
+                    m.k_plain.set_data_handle(offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize));
+                    tp.pack_k.primitive.execute(stream_, m.pack_k_args);
                     packed_k_group_ = {b0, h0};
                     packed_k_desc_ = tp.kt_packed_md;
                 }
                 if (packed_v_group_ != std::pair{b0, h0} || packed_v_desc_ != tp.v_packed_md) {
-                    dnnl::memory from = at(tp.v_md, eng, v.data(), b0 * vs[0] + h0 * vs[1], csize);
-                    dnnl::memory to(tp.v_packed_md, eng, workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
-                    tp.pack_v.primitive.execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, sp}});
+                    m.v_plain.set_data_handle(offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize));
+                    tp.pack_v.primitive.execute(stream_, m.pack_v_args);
                     packed_v_group_ = {b0, h0};
                     packed_v_desc_ = tp.v_packed_md;
                 }
-                dnnl::memory ktm(tp.kt_packed_md, eng, workspace_.get(slot_k_packed, 0));
-                dnnl::memory sm(tp.s_md, eng, scores);
-                dnnl::memory pm(tp.p_md, eng, lowp);
-                dnnl::memory vm(tp.v_packed_md, eng, workspace_.get(slot_v_packed, 0));
-                dnnl::memory om = at(tp.o_md, eng, out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize);
-
-                std::unordered_map<int, dnnl::memory> qk_args = {
-                    {DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, ktm}, {DNNL_ARG_DST, sm}, {DNNL_ARG_SCRATCHPAD, sp}};
-                int post_op = 0;
-                if (key_mask)
-                    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] =
-                        at(tp.key_mask_md, eng, workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float));
-                if (masks.causal)
-                    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op++) | DNNL_ARG_SRC_1] =
-                        at(tp.causal_md, eng, workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float));
-                tp.qk.primitive.execute(stream_, qk_args);
-                tp.softmax.primitive.execute(
-                    stream_, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, probs ? sm : pm}, {DNNL_ARG_SCRATCHPAD, sp}});
-                if (tp.has_reorder)
-                    tp.to_lowp.primitive.execute(stream_, {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, pm}, {DNNL_ARG_SCRATCHPAD, sp}});
-                tp.pv.primitive.execute(stream_, {{DNNL_ARG_SRC, pm},
-                                                  {DNNL_ARG_WEIGHTS, vm},
-                                                  {DNNL_ARG_DST, om},
-                                                  {DNNL_ARG_SCRATCHPAD, sp}});
+                m.q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
+                m.scores.set_data_handle(scores);
+                m.probs.set_data_handle(lowp);
+                m.out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
+                if (key_mask) m.key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
+                if (masks.causal) m.causal.set_data_handle(offset_ptr(workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float)));
+                tp.qk.primitive.execute(stream_, m.qk_args);
+                tp.softmax.primitive.execute(stream_, m.softmax_args);
+                if (tp.has_reorder) tp.to_lowp.primitive.execute(stream_, m.to_lowp_args);
+                tp.pv.primitive.execute(stream_, m.pv_args);
             }
         }
     }

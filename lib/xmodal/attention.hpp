@@ -65,7 +65,7 @@ public:
 
 private:
     struct TilePrimitives;
-    const TilePrimitives& tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+    TilePrimitives& tile_primitives(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                           const Tensor* probs, std::int64_t tb, std::int64_t th, std::int64_t tr,
                                           bool key_mask, bool causal, float scale);
     void prepare_masks(const AttentionMasks& masks, std::int64_t B, std::int64_t Lq, std::int64_t Lkv);
