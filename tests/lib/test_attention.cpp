@@ -227,3 +227,26 @@ TEST(Attention, ErrorsNameTheTensorAndExpectedShape) {
 
 }  // namespace
 }  // namespace xmodal
+
+namespace xmodal {
+namespace {
+
+TEST(Attention, Bf16RequestOnACpuWithoutBf16ComputesInF32) {
+    auto device = Device::open("cpu");
+    if (device->native_bf16()) GTEST_SKIP() << "native bf16 here; run with ONEDNN_MAX_CPU_ISA=AVX2 (meson test lib-without-bf16)";
+    Attention attention(device, DataType::bf16);
+    ASSERT_EQ(attention.compute_type(), DataType::f32);
+    const AttentionShape s{1, 2, 5, 7, 8, 8};
+    auto qv = random_values(80, 1), kv = random_values(112, 2), vv = random_values(112, 3);
+    auto want = reference_attention(s, qv, kv, vv, {}, false, 1.0 / std::sqrt(8.0));
+    auto q = Tensor::empty(device, {1, 2, 5, 8}, DataType::f32), k = Tensor::empty(device, {1, 2, 7, 8}, DataType::f32);
+    auto v = Tensor::empty(device, {1, 2, 7, 8}, DataType::f32), out = Tensor::empty(device, {1, 2, 5, 8}, DataType::f32);
+    q.copy_from_f32(qv);
+    k.copy_from_f32(kv);
+    v.copy_from_f32(vv);
+    attention.forward(q, k, v, out);
+    EXPECT_LE(compare(out.to_f32(), want).relative(), 1e-4);  // f32 accuracy, not bf16
+}
+
+}  // namespace
+}  // namespace xmodal
