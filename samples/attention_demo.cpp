@@ -25,6 +25,7 @@
 #include "xmodal/device.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/shared_paths.hpp"
+#include "support/reference.hpp"
 
 namespace {
 
@@ -181,52 +182,14 @@ int run(const Options& o) {
     }
 
     if (o.check) {
-        // Naive double-precision reference of the whole block.
-        const auto& c = weights.config;
-        const std::int64_t D = c.model_dim, H = c.heads, Dh = D / H;
-        auto linear = [](const std::vector<float>& x, std::int64_t rows, std::int64_t in, const HostTensor& w, const HostTensor& bias) {
-            auto wv = w.to_f32(), bv = bias.to_f32();
-            const std::int64_t out = w.shape[0];
-            std::vector<double> y(static_cast<std::size_t>(rows * out));
-            for (std::int64_t r = 0; r < rows; ++r)
-                for (std::int64_t k = 0; k < out; ++k) {
-                    double acc = bv[static_cast<std::size_t>(k)];
-                    for (std::int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[static_cast<std::size_t>(r * in + i)]) * wv[static_cast<std::size_t>(k * in + i)];
-                    y[static_cast<std::size_t>(r * out + k)] = acc;
-                }
-            return y;
-        };
-        auto q = linear(video, Lq, Da, weights.q_weight, weights.q_bias);
-        auto k = linear(audio, Lkv, bands, weights.k_weight, weights.k_bias);
-        auto v = linear(audio, Lkv, bands, weights.v_weight, weights.v_bias);
-        std::vector<float> ctx(static_cast<std::size_t>(Lq * D));
-        std::vector<double> p(static_cast<std::size_t>(Lkv));
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t i = 0; i < Lq; ++i) {
-                double mx = -1e300, sum = 0;
-                for (std::int64_t j = 0; j < Lkv; ++j) {
-                    double s = 0;
-                    for (std::int64_t d = 0; d < Dh; ++d) s += q[static_cast<std::size_t>(i * D + h * Dh + d)] * k[static_cast<std::size_t>(j * D + h * Dh + d)];
-                    p[static_cast<std::size_t>(j)] = s / std::sqrt(static_cast<double>(Dh));
-                    mx = std::max(mx, p[static_cast<std::size_t>(j)]);
-                }
-                for (auto& x : p) sum += x = std::exp(x - mx);
-                for (std::int64_t d = 0; d < Dh; ++d) {
-                    double acc = 0;
-                    for (std::int64_t j = 0; j < Lkv; ++j) acc += p[static_cast<std::size_t>(j)] / sum * v[static_cast<std::size_t>(j * D + h * Dh + d)];
-                    ctx[static_cast<std::size_t>(i * D + h * Dh + d)] = static_cast<float>(acc);
-                }
-            }
-        auto want = linear(ctx, Lq, D, weights.out_weight, weights.out_bias);
-        double max_abs = 0, max_ref = 0;
-        for (std::size_t i = 0; i < want.size(); ++i) {
-            max_abs = std::max(max_abs, std::abs(fused[i] - want[i]));
-            max_ref = std::max(max_ref, std::abs(want[i]));
-        }
-        const double rel = max_abs / max_ref, tolerance = block.compute_type() == DataType::f32 ? 1e-4 : 2e-2;
+        // The naive double-precision reference of the whole block (tests/support/reference.hpp).
+        auto want = testing::reference_cross_attention(weights, 1, Lq, Lkv, video, audio, {});
+        auto err = testing::compare(fused, want.out);
+        const double tolerance = block.compute_type() == DataType::f32 ? 1e-4 : 2e-2;
+        const bool ok = err.relative() <= tolerance;
         std::printf("\ncheck  fused output vs naive double-precision reference: max abs error %.3g, relative %.3g (limit %.0e): %s\n",
-                    max_abs, rel, tolerance, rel <= tolerance ? "ok" : "FAILED");
-        if (rel > tolerance) return 1;
+                    err.max_abs, err.relative(), tolerance, ok ? "ok" : "FAILED");
+        if (!ok) return 1;
     }
     return 0;
 }

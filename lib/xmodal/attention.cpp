@@ -1,6 +1,7 @@
 #include "xmodal/attention.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -73,7 +74,8 @@ void* offset_ptr(const void* base, std::int64_t offset_elems, std::size_t elem_s
 }  // namespace
 
 struct Attention::TilePrimitives {
-    std::vector<std::int64_t> signature;
+    std::array<std::int64_t, 3> tile;                 // batches, heads, rows
+    std::vector<std::int64_t> call_signature;         // shapes, strides, types, masks, scale of the call
     CachedPrimitive qk, softmax, to_lowp, pv, pack_k, pack_v;
     md_t q_md, kt_md, s_md, p_md, v_md, o_md, key_mask_md, causal_md;
     md_t kt_packed_md, v_packed_md;  // layouts oneDNN chose for Kᵀ and V (format_tag::any)
@@ -159,15 +161,12 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
                                                             std::int64_t th, std::int64_t tr, bool key_mask,
                                                             bool causal, float scale) {
     const std::int64_t Lq = q.dim(2), Dh = q.dim(3), Lkv = k.dim(2), Dv = v.dim(3);
-    std::vector<std::int64_t> sig = {tb, th, tr, Lq, Lkv, Dh, Dv, key_mask, causal, probs != nullptr,
-                                     static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale)};
-    for (const Tensor* t : {&q, &k, &v, &out})
-        sig.insert(sig.end(), t->strides().begin(), t->strides().end());
-    for (auto& t : tiles_)
-        if (t->signature == sig) return *t;
+    for (auto& t : tiles_)  // no allocation here: this runs once per tile
+        if (t->tile[0] == tb && t->tile[1] == th && t->tile[2] == tr && t->call_signature == call_signature_) return *t;
 
     auto tp = std::make_unique<TilePrimitives>();
-    tp->signature = sig;
+    tp->tile = {tb, th, tr};
+    tp->call_signature = call_signature_;
     const auto& eng = device_->engine();
     const dt cdt = to_dnnl(compute_);
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
@@ -290,6 +289,11 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     if (scale == 0.f) scale = 1.f / std::sqrt(static_cast<float>(Dh));
 
     prepare_masks(masks, B, Lq, Lkv);
+    // Everything besides the tile shape that the tile primitives depend on, computed once per call.
+    call_signature_.assign({Lq, Lkv, Dh, Dv, masks.key_padding != nullptr, masks.causal, probs != nullptr,
+                            static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale)});
+    for (const Tensor* t : {&q, &k, &v, &out})
+        call_signature_.insert(call_signature_.end(), t->strides().begin(), t->strides().end());
 
     // Tile so one tile's f32 scores fit the budget: whole batches when they fit, else heads, else
     // row blocks of one head. One-head tiles are dense 2-D problems, which oneDNN runs with its

@@ -77,6 +77,7 @@ private:
     Tile last_tile_{0, 0, 0};
     Workspace workspace_;
     std::vector<std::unique_ptr<TilePrimitives>> tiles_;  // small: one per tile shape seen
+    std::vector<std::int64_t> call_signature_;            // of the current forward() call
     std::int64_t causal_rows_ = -1, causal_cols_ = -1;     // shape of the cached causal mask
     // Which (batch, head) group and layout the packed K / V buffers currently hold.
     std::pair<std::int64_t, std::int64_t> packed_k_group_{-1, -1}, packed_v_group_{-1, -1};

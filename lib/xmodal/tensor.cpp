@@ -249,21 +249,23 @@ Tensor Tensor::view(Shape shape, Shape strides, std::int64_t offset) const {
     return t;
 }
 
+// Calls f(host pointer to element 0), mapping device memory for the duration where needed.
+template <class F>
+void with_host_data(const dnnl::memory& memory, DeviceKind kind, F&& f) {
+    if (kind == DeviceKind::cpu) return f(memory.get_data_handle());
+    dnnl::memory m = memory;
+    void* p = m.map_data<void>();
+    f(p);
+    m.unmap_data(p);
+}
+
 std::vector<float> Tensor::to_f32() const {
     if (!defined()) fail("to_f32() of an undefined tensor");
     std::vector<float> out(static_cast<std::size_t>(numel()));
-    const void* base = nullptr;
-    dnnl::memory mapped = memory_;
-    void* mapped_ptr = nullptr;
-    if (device_->kind() == DeviceKind::cpu) {
-        base = memory_.get_data_handle();
-    } else {
-        mapped_ptr = mapped.map_data<void>();
-        base = mapped_ptr;
-    }
-    for (std::int64_t i = 0; i < numel(); ++i)
-        out[static_cast<std::size_t>(i)] = load_as_f32(base, strided_offset(i, shape_, strides_), dtype_);
-    if (mapped_ptr) mapped.unmap_data(mapped_ptr);
+    with_host_data(memory_, device_->kind(), [&](const void* base) {
+        for (std::int64_t i = 0; i < numel(); ++i)
+            out[static_cast<std::size_t>(i)] = load_as_f32(base, strided_offset(i, shape_, strides_), dtype_);
+    });
     return out;
 }
 
@@ -271,17 +273,10 @@ void Tensor::copy_from_f32(std::span<const float> values) {
     if (!defined()) fail("copy_from_f32() into an undefined tensor");
     if (static_cast<std::int64_t>(values.size()) != numel())
         fail(describe(), ": copy_from_f32 got ", values.size(), " values, expected ", numel());
-    void* base = nullptr;
-    void* mapped_ptr = nullptr;
-    if (device_->kind() == DeviceKind::cpu) {
-        base = memory_.get_data_handle();
-    } else {
-        mapped_ptr = memory_.map_data<void>();
-        base = mapped_ptr;
-    }
-    for (std::int64_t i = 0; i < numel(); ++i)
-        store_from_f32(base, strided_offset(i, shape_, strides_), dtype_, values[static_cast<std::size_t>(i)]);
-    if (mapped_ptr) memory_.unmap_data(mapped_ptr);
+    with_host_data(memory_, device_->kind(), [&](void* base) {
+        for (std::int64_t i = 0; i < numel(); ++i)
+            store_from_f32(base, strided_offset(i, shape_, strides_), dtype_, values[static_cast<std::size_t>(i)]);
+    });
 }
 
 std::string Tensor::describe() const {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "reference.hpp"
+#include "support/reference.hpp"
 #include "xmodal/attention.hpp"
 #include "xmodal/device.hpp"
 #include "xmodal/error.hpp"

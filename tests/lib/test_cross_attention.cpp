@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "reference.hpp"
+#include "support/reference.hpp"
 #include "xmodal/cross_attention.hpp"
 #include "xmodal/device.hpp"
 #include "xmodal/error.hpp"
@@ -15,52 +15,6 @@ namespace {
 
 using testing::compare;
 using testing::random_values;
-
-// Reference: projections, per-head attention, output projection, all in double.
-struct ReferenceResult {
-    std::vector<double> out, probs, mean;
-};
-
-ReferenceResult reference_cross(const CrossAttentionWeights& w, std::int64_t B, std::int64_t Lq, std::int64_t Lkv,
-                                const std::vector<float>& a, const std::vector<float>& b,
-                                const std::vector<std::uint8_t>& keep) {
-    const auto& c = w.config;
-    const auto D = c.model_dim, H = c.heads, Dh = D / H;
-    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
-    auto q = testing::reference_linear(ad, B * Lq, c.query_dim, w.q_weight.to_f32(), w.q_bias.to_f32(), D);
-    auto k = testing::reference_linear(bd, B * Lkv, c.kv_dim, w.k_weight.to_f32(), w.k_bias.to_f32(), D);
-    auto v = testing::reference_linear(bd, B * Lkv, c.kv_dim, w.v_weight.to_f32(), w.v_bias.to_f32(), D);
-    // Split heads: (B, L, H, Dh) -> (B, H, L, Dh) as floats for reference_attention.
-    auto split = [&](const std::vector<double>& x, std::int64_t L) {
-        std::vector<float> y(x.size());
-        for (std::int64_t bb = 0; bb < B; ++bb)
-            for (std::int64_t l = 0; l < L; ++l)
-                for (std::int64_t h = 0; h < H; ++h)
-                    for (std::int64_t d = 0; d < Dh; ++d)
-                        y[static_cast<std::size_t>(((bb * H + h) * L + l) * Dh + d)] =
-                            static_cast<float>(x[static_cast<std::size_t>((bb * L + l) * D + h * Dh + d)]);
-        return y;
-    };
-    ReferenceResult r;
-    testing::AttentionShape s{B, H, Lq, Lkv, Dh, Dh};
-    auto ctx = testing::reference_attention(s, split(q, Lq), split(k, Lkv), split(v, Lkv), keep, false,
-                                            1.0 / std::sqrt(static_cast<double>(Dh)), &r.probs);
-    std::vector<double> merged(static_cast<std::size_t>(B * Lq * D));
-    for (std::int64_t bb = 0; bb < B; ++bb)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t l = 0; l < Lq; ++l)
-                for (std::int64_t d = 0; d < Dh; ++d)
-                    merged[static_cast<std::size_t>((bb * Lq + l) * D + h * Dh + d)] =
-                        ctx[static_cast<std::size_t>(((bb * H + h) * Lq + l) * Dh + d)];
-    r.out = testing::reference_linear(merged, B * Lq, D, w.out_weight.to_f32(), w.out_bias.to_f32(), D);
-    r.mean.assign(static_cast<std::size_t>(B * Lq * Lkv), 0.0);
-    for (std::int64_t bb = 0; bb < B; ++bb)
-        for (std::int64_t h = 0; h < H; ++h)
-            for (std::int64_t i = 0; i < Lq * Lkv; ++i)
-                r.mean[static_cast<std::size_t>(bb * Lq * Lkv + i)] +=
-                    r.probs[static_cast<std::size_t>((bb * H + h) * Lq * Lkv + i)] / static_cast<double>(H);
-    return r;
-}
 
 struct CrossCase {
     const char* name;
@@ -84,7 +38,7 @@ TEST_P(CrossVsReference, MatchesNaiveDoublePrecision) {
         for (std::int64_t b = 0; b < c.B; ++b)  // batch item b has its last b keys padded
             for (std::int64_t j = c.Lkv - b; j < c.Lkv; ++j) keep[static_cast<std::size_t>(b * c.Lkv + j)] = 0;
     }
-    auto want = reference_cross(weights, c.B, c.Lq, c.Lkv, av, bv, keep);
+    auto want = testing::reference_cross_attention(weights, c.B, c.Lq, c.Lkv, av, bv, keep);
 
     CrossModalAttention block(device, weights, dtype);
     auto a = Tensor::empty(device, {c.B, c.Lq, c.config.query_dim}, DataType::f32);

@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
-#include "../../tests/lib/reference.hpp"
+#include "support/reference.hpp"
 #include "xmodal/attention.hpp"
 #include "xmodal/cross_attention.hpp"
 #include "xmodal/device.hpp"

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "xmodal/cross_attention.hpp"
+
 namespace xmodal::testing {
 
 struct AttentionShape {
@@ -75,6 +77,52 @@ inline std::vector<double> reference_linear(const std::vector<double>& x, std::i
             y[static_cast<std::size_t>(m * out + o)] = acc;
         }
     return y;
+}
+
+// Cross-modal block reference: projections, per-head attention, output projection, all in double.
+struct CrossReference {
+    std::vector<double> out, probs, mean;
+};
+
+inline CrossReference reference_cross_attention(const CrossAttentionWeights& w, std::int64_t B, std::int64_t Lq, std::int64_t Lkv,
+                                const std::vector<float>& a, const std::vector<float>& b,
+                                const std::vector<std::uint8_t>& keep) {
+    const auto& c = w.config;
+    const auto D = c.model_dim, H = c.heads, Dh = D / H;
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
+    auto q = reference_linear(ad, B * Lq, c.query_dim, w.q_weight.to_f32(), w.q_bias.to_f32(), D);
+    auto k = reference_linear(bd, B * Lkv, c.kv_dim, w.k_weight.to_f32(), w.k_bias.to_f32(), D);
+    auto v = reference_linear(bd, B * Lkv, c.kv_dim, w.v_weight.to_f32(), w.v_bias.to_f32(), D);
+    // Split heads: (B, L, H, Dh) -> (B, H, L, Dh) as floats for reference_attention.
+    auto split = [&](const std::vector<double>& x, std::int64_t L) {
+        std::vector<float> y(x.size());
+        for (std::int64_t bb = 0; bb < B; ++bb)
+            for (std::int64_t l = 0; l < L; ++l)
+                for (std::int64_t h = 0; h < H; ++h)
+                    for (std::int64_t d = 0; d < Dh; ++d)
+                        y[static_cast<std::size_t>(((bb * H + h) * L + l) * Dh + d)] =
+                            static_cast<float>(x[static_cast<std::size_t>((bb * L + l) * D + h * Dh + d)]);
+        return y;
+    };
+    CrossReference r;
+    AttentionShape s{B, H, Lq, Lkv, Dh, Dh};
+    auto ctx = reference_attention(s, split(q, Lq), split(k, Lkv), split(v, Lkv), keep, false,
+                                            1.0 / std::sqrt(static_cast<double>(Dh)), &r.probs);
+    std::vector<double> merged(static_cast<std::size_t>(B * Lq * D));
+    for (std::int64_t bb = 0; bb < B; ++bb)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t l = 0; l < Lq; ++l)
+                for (std::int64_t d = 0; d < Dh; ++d)
+                    merged[static_cast<std::size_t>((bb * Lq + l) * D + h * Dh + d)] =
+                        ctx[static_cast<std::size_t>(((bb * H + h) * Lq + l) * Dh + d)];
+    r.out = reference_linear(merged, B * Lq, D, w.out_weight.to_f32(), w.out_bias.to_f32(), D);
+    r.mean.assign(static_cast<std::size_t>(B * Lq * Lkv), 0.0);
+    for (std::int64_t bb = 0; bb < B; ++bb)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t i = 0; i < Lq * Lkv; ++i)
+                r.mean[static_cast<std::size_t>(bb * Lq * Lkv + i)] +=
+                    r.probs[static_cast<std::size_t>((bb * H + h) * Lq * Lkv + i)] / static_cast<double>(H);
+    return r;
 }
 
 struct ErrorReport {
