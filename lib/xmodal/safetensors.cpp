@@ -17,14 +17,18 @@ const char* safetensors_dtype(DataType dt) {
         case DataType::f16: return "F16";
         case DataType::s8: return "I8";
         case DataType::u8: return "U8";
+        case DataType::s32: return "I32";
+        case DataType::s64: return "I64";
+        case DataType::boolean: return "BOOL";
+        case DataType::f64: return "F64";
     }
     return "?";
 }
 
 DataType parse_safetensors_dtype(const std::string& name, const std::string& path, const std::string& tensor) {
-    for (auto dt : {DataType::f32, DataType::bf16, DataType::f16, DataType::s8, DataType::u8})
+    for (auto dt : all_dtypes)
         if (name == safetensors_dtype(dt)) return dt;
-    fail(path, ": tensor '", tensor, "' has dtype '", name, "' (supported: F32, BF16, F16, I8, U8)");
+    fail(path, ": tensor '", tensor, "' has dtype '", name, "' (supported: F32, BF16, F16, I8, U8, I32, I64, BOOL, F64)");
 }
 
 }  // namespace
@@ -37,19 +41,29 @@ std::int64_t HostTensor::numel() const {
 
 std::vector<float> HostTensor::to_f32() const {
     std::vector<float> out(static_cast<std::size_t>(numel()));
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        switch (dtype) {
-            case DataType::f32: std::memcpy(&out[i], bytes.data() + 4 * i, 4); break;
-            case DataType::bf16: {
+    auto read = [&]<class T>(T) {
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            T v;
+            std::memcpy(&v, bytes.data() + i * sizeof(T), sizeof(T));
+            out[i] = static_cast<float>(v);
+        }
+    };
+    switch (dtype) {
+        case DataType::f32: read(float{}); break;
+        case DataType::f64: read(double{}); break;
+        case DataType::s8: read(std::int8_t{}); break;
+        case DataType::u8:
+        case DataType::boolean: read(std::uint8_t{}); break;
+        case DataType::s32: read(std::int32_t{}); break;
+        case DataType::s64: read(std::int64_t{}); break;
+        case DataType::bf16:
+            for (std::size_t i = 0; i < out.size(); ++i) {
                 std::uint16_t h;
                 std::memcpy(&h, bytes.data() + 2 * i, 2);
                 out[i] = bf16_to_f32(h);
-                break;
             }
-            case DataType::s8: out[i] = static_cast<std::int8_t>(bytes[i]); break;
-            case DataType::u8: out[i] = bytes[i]; break;
-            case DataType::f16: fail("HostTensor::to_f32: f16 weights are not supported yet");
-        }
+            break;
+        case DataType::f16: fail("HostTensor::to_f32: f16 weights are not supported yet");
     }
     return out;
 }

@@ -85,6 +85,10 @@ float load_as_f32(const void* base, std::int64_t index, DataType dt) {
         case DataType::s8: return static_cast<const std::int8_t*>(base)[index];
         case DataType::u8: return static_cast<const std::uint8_t*>(base)[index];
         case DataType::f16: return f16_to_f32(static_cast<const std::uint16_t*>(base)[index]);
+        case DataType::s32: return static_cast<float>(static_cast<const std::int32_t*>(base)[index]);
+        case DataType::s64: return static_cast<float>(static_cast<const std::int64_t*>(base)[index]);
+        case DataType::boolean: return static_cast<const std::uint8_t*>(base)[index] != 0 ? 1.f : 0.f;
+        case DataType::f64: return static_cast<float>(static_cast<const double*>(base)[index]);
     }
     return 0.f;
 }
@@ -98,6 +102,10 @@ void store_from_f32(void* base, std::int64_t index, DataType dt, float v) {
         case DataType::f16:
             static_cast<std::uint16_t*>(base)[index] = f32_to_f16(v);
             break;
+        case DataType::s32: static_cast<std::int32_t*>(base)[index] = static_cast<std::int32_t>(v); break;
+        case DataType::s64: static_cast<std::int64_t*>(base)[index] = static_cast<std::int64_t>(v); break;
+        case DataType::boolean: static_cast<std::uint8_t*>(base)[index] = v != 0.f; break;
+        case DataType::f64: static_cast<double*>(base)[index] = v; break;
     }
 }
 
@@ -109,7 +117,11 @@ std::size_t dtype_size(DataType dt) {
         case DataType::bf16:
         case DataType::f16: return 2;
         case DataType::s8:
-        case DataType::u8: return 1;
+        case DataType::u8:
+        case DataType::boolean: return 1;
+        case DataType::s32: return 4;
+        case DataType::s64:
+        case DataType::f64: return 8;
     }
     return 0;
 }
@@ -121,14 +133,18 @@ std::string_view dtype_name(DataType dt) {
         case DataType::f16: return "f16";
         case DataType::s8: return "s8";
         case DataType::u8: return "u8";
+        case DataType::s32: return "s32";
+        case DataType::s64: return "s64";
+        case DataType::boolean: return "bool";
+        case DataType::f64: return "f64";
     }
     return "?";
 }
 
 DataType parse_dtype(std::string_view name) {
-    for (auto dt : {DataType::f32, DataType::bf16, DataType::f16, DataType::s8, DataType::u8})
+    for (auto dt : all_dtypes)
         if (dtype_name(dt) == name) return dt;
-    fail("unknown data type '", name, "' (expected one of f32, bf16, f16, s8, u8)");
+    fail("unknown data type '", name, "' (expected one of f32, bf16, f16, s8, u8, s32, s64, bool, f64)");
 }
 
 dnnl::memory::data_type to_dnnl(DataType dt) {
@@ -138,7 +154,11 @@ dnnl::memory::data_type to_dnnl(DataType dt) {
         case DataType::bf16: return dnnl_dt::bf16;
         case DataType::f16: return dnnl_dt::f16;
         case DataType::s8: return dnnl_dt::s8;
-        case DataType::u8: return dnnl_dt::u8;
+        case DataType::u8:
+        case DataType::boolean: return dnnl_dt::u8;
+        case DataType::s32: return dnnl_dt::s32;
+        case DataType::s64:
+        case DataType::f64: fail("data type ", dtype_name(dt), " has no oneDNN equivalent (host-only)");
     }
     return dnnl_dt::undef;
 }

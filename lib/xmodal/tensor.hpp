@@ -19,12 +19,16 @@ namespace xmodal {
 
 class Device;
 
-enum class DataType : std::uint8_t { f32, bf16, f16, s8, u8 };
+// f32/bf16/f16/s8/u8/s32 are oneDNN types; s64, boolean and f64 exist for model graphs (shapes,
+// indices, masks) and are handled on the host.
+enum class DataType : std::uint8_t { f32, bf16, f16, s8, u8, s32, s64, boolean, f64 };
+inline constexpr DataType all_dtypes[] = {DataType::f32, DataType::bf16, DataType::f16, DataType::s8, DataType::u8,
+                                          DataType::s32, DataType::s64, DataType::boolean, DataType::f64};
 
 std::size_t dtype_size(DataType dt);
 std::string_view dtype_name(DataType dt);
 DataType parse_dtype(std::string_view name);  // "f32", "bf16", ...; throws naming the value
-dnnl::memory::data_type to_dnnl(DataType dt);
+dnnl::memory::data_type to_dnnl(DataType dt);    // throws for s64, boolean, f64 (no oneDNN type)
 
 // bf16 <-> f32 with round-to-nearest-even, as oneDNN and PyTorch convert.
 std::uint16_t f32_to_bf16(float value);

@@ -171,8 +171,8 @@ TEST_F(WeightsFile, MalformedFilesAreNamedErrors) {
     EXPECT_NE(load_error().find("needs 16 bytes"), std::string::npos) << load_error();
     write_raw(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4);
     EXPECT_NE(load_error().find("outside the 4-byte data section"), std::string::npos) << load_error();
-    write_raw(R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", 8);
-    EXPECT_NE(load_error().find("dtype 'F64'"), std::string::npos) << load_error();
+    write_raw(R"({"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", 8);
+    EXPECT_NE(load_error().find("dtype 'C64'"), std::string::npos) << load_error();
     write_raw(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", 4);
     EXPECT_NE(load_error().find("tensor 'w' entry is malformed"), std::string::npos) << load_error();
 

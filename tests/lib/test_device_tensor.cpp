@@ -81,8 +81,11 @@ TEST(Tensor, DtypesNamesAndSizes) {
     EXPECT_EQ(parse_dtype("bf16"), DataType::bf16);
     EXPECT_EQ(dtype_size(DataType::f16), 2u);
     EXPECT_EQ(dtype_size(DataType::u8), 1u);
-    auto msg = error_of([] { parse_dtype("f64"); });
-    EXPECT_NE(msg.find("unknown data type 'f64'"), std::string::npos) << msg;
+    auto msg = error_of([] { parse_dtype("c64"); });
+    EXPECT_NE(msg.find("unknown data type 'c64'"), std::string::npos) << msg;
+    EXPECT_EQ(parse_dtype("s64"), DataType::s64);
+    EXPECT_EQ(dtype_size(DataType::s64), 8u);
+    EXPECT_THROW(to_dnnl(DataType::s64), Error);  // host-only type
 }
 
 TEST(Tensor, Bf16RoundsToNearestEven) {
@@ -97,7 +100,7 @@ TEST(Tensor, Bf16RoundsToNearestEven) {
 TEST(Tensor, RoundTripsEveryDtype) {
     auto device = Device::open("cpu");
     std::vector<float> values = {0.f, 1.f, -2.f, 3.f, 100.f, 7.f};
-    for (auto dt : {DataType::f32, DataType::bf16, DataType::f16, DataType::s8}) {
+    for (auto dt : {DataType::f32, DataType::bf16, DataType::f16, DataType::s8, DataType::s32, DataType::s64, DataType::f64}) {
         auto t = Tensor::empty(device, {2, 3}, dt);
         t.copy_from_f32(values);
         EXPECT_EQ(t.to_f32(), values) << dtype_name(dt);
