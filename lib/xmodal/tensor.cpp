@@ -26,7 +26,15 @@ std::shared_ptr<void> aligned_storage(std::size_t bytes) {
     return {p, std::free};
 }
 
+bool host_only(DataType dt) { return dt == DataType::s64 || dt == DataType::f64; }
+
 dnnl::memory::desc make_desc(const Shape& shape, const Shape& strides, DataType dtype) {
+    if (host_only(dtype)) {  // no oneDNN type: the memory is a byte span; shape/strides live in Tensor
+        std::int64_t span = 1;
+        for (std::size_t i = 0; i < shape.size(); ++i) span += (shape[i] > 0 ? shape[i] - 1 : 0) * strides[i];
+        return dnnl::memory::desc({std::max<std::int64_t>(span * static_cast<std::int64_t>(dtype_size(dtype)), 1)},
+                                  dnnl::memory::data_type::u8, dnnl::memory::dims{1});
+    }
     if (shape.empty())  // oneDNN has no 0-d memory: a scalar is a 1-element vector
         return dnnl::memory::desc({1}, to_dnnl(dtype), dnnl::memory::dims{1});
     return dnnl::memory::desc(dnnl::memory::dims(shape.begin(), shape.end()), to_dnnl(dtype),

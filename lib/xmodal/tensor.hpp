@@ -64,6 +64,7 @@ public:
     template <class T>
     T* data_as() const { return static_cast<T*>(data()); }
 
+    // oneDNN descriptor (for s64/f64, which oneDNN lacks, a byte span: use shape()/strides()).
     dnnl::memory::desc desc() const { return memory_.get_desc(); }
     const dnnl::memory& memory() const { return memory_; }
 
