@@ -2,6 +2,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,27 +41,40 @@ struct Loader {
         const std::string what = where + " tensor '" + t.name() + "'";
         HostTensor out;
         out.dtype = onnx_dtype(t.data_type(), path + ": " + what);
+        // Element count with overflow checks: a corrupt file must not make us allocate absurdly.
+        constexpr std::uint64_t max_bytes = std::uint64_t{1} << 36;  // 64 GiB: no real weight tensor is larger
+        const std::size_t elem = dtype_size(out.dtype);
+        std::uint64_t count = 1;
         for (auto d : t.dims()) {
             if (d < 0) fail(path, ": ", what, " has a negative dimension");
+            if (d > 0 && count > max_bytes / elem / static_cast<std::uint64_t>(d))
+                fail(path, ": ", what, " has dimensions too large to be real (over 64 GiB)");
+            count *= static_cast<std::uint64_t>(d);
             out.shape.push_back(d);
         }
-        const std::size_t elem = dtype_size(out.dtype);
-        const auto expected = static_cast<std::size_t>(out.numel()) * elem;
+        const auto expected = static_cast<std::size_t>(count * elem);
 
         if (t.data_location() == TensorProto::EXTERNAL) {
             std::string location;
             std::uint64_t offset = 0, length = expected;
+            auto number = [&](const std::string& key, const std::string& value) -> std::uint64_t {
+                std::uint64_t v = 0;
+                auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+                if (ec != std::errc() || end != value.data() + value.size())
+                    fail(path, ": ", what, " external_data '", key, "' is '", value, "', expected a byte count");
+                return v;
+            };
             for (const auto& kv : t.external_data()) {
                 if (kv.key() == "location") location = kv.value();
-                else if (kv.key() == "offset") offset = std::stoull(kv.value());
-                else if (kv.key() == "length") length = std::stoull(kv.value());
+                else if (kv.key() == "offset") offset = number("offset", kv.value());
+                else if (kv.key() == "length") length = number("length", kv.value());
             }
             auto file = dir / location;
             std::ifstream in(file, std::ios::binary);
             if (location.empty() || !in) fail(path, ": ", what, " refers to external data '", file.string(), "' that cannot be opened");
             if (length != expected) fail(path, ": ", what, " external length ", length, " differs from its shape's ", expected, " bytes");
             in.seekg(0, std::ios::end);
-            if (offset + length > static_cast<std::uint64_t>(in.tellg()))
+            if (offset > static_cast<std::uint64_t>(in.tellg()) || length > static_cast<std::uint64_t>(in.tellg()) - offset)
                 fail(path, ": ", what, " external data [", offset, ", ", offset + length, ") lies beyond the end of '", file.string(), "'");
             out.bytes.resize(expected);
             in.seekg(static_cast<std::streamoff>(offset));
@@ -75,10 +89,10 @@ struct Loader {
             return out;
         }
         // Typed fields (small tensors and Constant nodes are often stored this way).
-        out.bytes.resize(expected);
         auto fill = [&]<class Field, class T>(const Field& field, T) {
-            if (static_cast<std::size_t>(field.size()) != static_cast<std::size_t>(out.numel()))
-                fail(path, ": ", what, " ", shape_string(out.shape), " holds ", field.size(), " values, expected ", out.numel());
+            if (static_cast<std::uint64_t>(field.size()) != count)
+                fail(path, ": ", what, " ", shape_string(out.shape), " holds ", field.size(), " values, expected ", count);
+            out.bytes.resize(expected);
             for (int i = 0; i < field.size(); ++i) {
                 T v = static_cast<T>(field.Get(i));
                 std::memcpy(out.bytes.data() + static_cast<std::size_t>(i) * sizeof(T), &v, sizeof(T));
