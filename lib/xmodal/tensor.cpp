@@ -323,12 +323,6 @@ void* Workspace::get(std::size_t slot, std::size_t bytes) {
     return s.data.get();
 }
 
-std::size_t Workspace::bytes_reserved() const {
-    std::size_t total = 0;
-    for (const auto& s : slots_) total += s.bytes;
-    return total;
-}
-
 AllocationStats allocation_stats() {
     return {alloc_count.load(std::memory_order_relaxed), alloc_bytes.load(std::memory_order_relaxed)};
 }

@@ -92,7 +92,6 @@ private:
 class Workspace {
 public:
     void* get(std::size_t slot, std::size_t bytes);
-    std::size_t bytes_reserved() const;
 
 private:
     struct Slot {

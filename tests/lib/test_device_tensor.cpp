@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "xmodal/device.hpp"
+#include "support/error_of.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/log.hpp"
 #include "xmodal/primitive_cache.hpp"
@@ -12,14 +13,7 @@
 namespace xmodal {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
 
 TEST(Device, CpuIsDefaultAndShared) {
     auto a = Device::open();

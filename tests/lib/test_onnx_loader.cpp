@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/error_of.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/onnx_loader.hpp"
 #include "xmodal/shared_paths.hpp"
@@ -11,14 +12,7 @@
 namespace xmodal {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
 
 TEST(OnnxLoader, YoloxNanoMatchesItsManifest) {
     auto model = load_onnx(shared_file("models/yolox_nano.onnx"));
