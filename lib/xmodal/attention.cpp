@@ -196,8 +196,9 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     const int row_axis = two_d ? 1 : 3;
 
     std::ostringstream key;
-    key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md) << "|scale="
-        << scale << "|mask=" << key_mask << causal;
+    key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md)
+        << "|scale=" << std::bit_cast<std::uint32_t>(scale)  // exact bits: the scale is baked into the primitive
+        << "|mask=" << key_mask << causal;
     auto& cache = device_->primitives();
     tp->qk = cache.get(key.str(), [&] {
         dnnl::primitive_attr attr;
@@ -224,12 +225,14 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
             eng);
         return make_cached<dnnl::softmax_v2_forward>(pd);
     });
-    tp->has_reorder = tp->lowp_probs && probs;
-    if (tp->has_reorder)
-        tp->to_lowp = cache.get("attention.to_lowp|" + key_of(tp->s_md) + '|' + key_of(tp->p_md), [&] {
-            dnnl::reorder::primitive_desc pd(eng, tp->s_md, eng, tp->p_md, plain);
+    auto reorder_to = [&](const md_t& from, const md_t& to) {
+        return cache.get("attention.reorder|" + key_of(from) + '|' + key_of(to), [&] {
+            dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
             return make_cached<dnnl::reorder>(pd);
         });
+    };
+    tp->has_reorder = tp->lowp_probs && probs;
+    if (tp->has_reorder) tp->to_lowp = reorder_to(tp->s_md, tp->p_md);
     tp->pv = cache.get("attention.pv|" + key_of(tp->p_md) + '|' + key_of(tp->v_md) + '|' + key_of(tp->o_md), [&] {
         dnnl::matmul::primitive_desc pd({tp->p_md, any_md(Lkv, Dv), tp->o_md}, plain, eng);
         auto c = make_cached<dnnl::matmul>(pd);
@@ -239,12 +242,6 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     tp->v_packed_md = tp->pv.weights_desc;
     // K and V are packed once per (batch, head) group into the layouts above; every row tile of
     // the group reuses them (AMX/brgemm kernels would otherwise repack them inside each call).
-    auto reorder_to = [&](const md_t& from, const md_t& to) {
-        return cache.get("attention.pack|" + key_of(from) + '|' + key_of(to), [&] {
-            dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
-            return make_cached<dnnl::reorder>(pd);
-        });
-    };
     tp->pack_k = reorder_to(tp->kt_md, tp->kt_packed_md);
     tp->pack_v = reorder_to(tp->v_md, tp->v_packed_md);
     tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes, tp->to_lowp.scratchpad_bytes,
@@ -316,7 +313,7 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides(), &os = out.strides();
     const bool key_mask = masks.key_padding != nullptr;
 
-    packed_k_group_ = packed_v_group_ = {-1, -1};  // inputs change between calls: pack afresh
+    packed_k_ = packed_v_ = {};  // inputs change between calls: pack afresh
     for (std::int64_t b0 = 0; b0 < B; b0 += tb) {
         for (std::int64_t h0 = 0; h0 < H; h0 += th) {
             for (std::int64_t r0 = 0; r0 < Lq; r0 += tr) {
@@ -335,18 +332,18 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 m.scratchpad.set_data_handle(workspace_.get(slot_scratchpad, sp_bytes));
                 m.k_packed.set_data_handle(workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
                 m.v_packed.set_data_handle(workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
-                if (packed_k_group_ != std::pair{b0, h0} || packed_k_desc_ != tp.kt_packed_md) {
-                    m.k_plain.set_data_handle(offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize));
-                    tp.pack_k.primitive.execute(stream_, m.pack_k_args);
-                    packed_k_group_ = {b0, h0};
-                    packed_k_desc_ = tp.kt_packed_md;
-                }
-                if (packed_v_group_ != std::pair{b0, h0} || packed_v_desc_ != tp.v_packed_md) {
-                    m.v_plain.set_data_handle(offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize));
-                    tp.pack_v.primitive.execute(stream_, m.pack_v_args);
-                    packed_v_group_ = {b0, h0};
-                    packed_v_desc_ = tp.v_packed_md;
-                }
+                // Repack K / V only when the (batch, head) group or the layout changes.
+                auto repack = [&](PackedOperand& held, const md_t& layout, dnnl::memory& plain, void* source,
+                                  const CachedPrimitive& pack, const std::unordered_map<int, dnnl::memory>& args) {
+                    if (held.group == std::pair{b0, h0} && held.layout == layout) return;
+                    plain.set_data_handle(source);
+                    pack.primitive.execute(stream_, args);
+                    held = {{b0, h0}, layout};
+                };
+                repack(packed_k_, tp.kt_packed_md, m.k_plain, offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize),
+                       tp.pack_k, m.pack_k_args);
+                repack(packed_v_, tp.v_packed_md, m.v_plain, offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize),
+                       tp.pack_v, m.pack_v_args);
                 m.q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
                 m.scores.set_data_handle(scores);
                 m.probs.set_data_handle(lowp);

@@ -79,9 +79,12 @@ private:
     std::vector<std::unique_ptr<TilePrimitives>> tiles_;  // small: one per tile shape seen
     std::vector<std::int64_t> call_signature_;            // of the current forward() call
     std::int64_t causal_rows_ = -1, causal_cols_ = -1;     // shape of the cached causal mask
-    // Which (batch, head) group and layout the packed K / V buffers currently hold.
-    std::pair<std::int64_t, std::int64_t> packed_k_group_{-1, -1}, packed_v_group_{-1, -1};
-    dnnl::memory::desc packed_k_desc_, packed_v_desc_;
+    // Which (batch, head) group, in which layout, the packed K / V buffers currently hold.
+    struct PackedOperand {
+        std::pair<std::int64_t, std::int64_t> group{-1, -1};
+        dnnl::memory::desc layout;
+    };
+    PackedOperand packed_k_, packed_v_;
 };
 
 }  // namespace xmodal

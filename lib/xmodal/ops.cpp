@@ -36,36 +36,56 @@ void Linear::forward(dnnl::stream& stream, const Tensor& x, const Tensor& y) {
         fail(name_, ": input is ", x.describe(), ", expected [M,", in_, "] ", dtype_name(compute_));
     if (y.ndim() != 2 || y.dim(0) != x.dim(0) || y.dim(1) != out_)
         fail(name_, ": output is ", y.describe(), ", expected [", x.dim(0), ",", out_, "]");
+    Bound& b = bound_for(stream, x.desc(), y.desc());
+    b.src.set_data_handle(x.memory().get_data_handle());
+    b.dst.set_data_handle(y.memory().get_data_handle());
+    b.scratchpad.set_data_handle(scratch_.get(0, b.scratchpad.get_desc().get_size()));
+    b.primitive.execute(stream, b.args);
+}
+
+// Per (input, output) layout: the cached primitive, the weights packed into the layout it chose,
+// and memories bound to its arguments. Found without building keys or taking the cache lock, so
+// a steady stream (one shape per object count) allocates nothing per call.
+Linear::Bound& Linear::bound_for(dnnl::stream& stream, const dnnl::memory::desc& x_md, const dnnl::memory::desc& y_md) {
+    for (auto& b : bound_)
+        if (b.src_md == x_md && b.dst_md == y_md) return b;
+
     const auto& eng = device_->engine();
     md_t w_any({in_, out_}, to_dnnl(compute_), dnnl::memory::format_tag::any);
     std::ostringstream key;
-    key << "linear|" << key_of(x.desc()) << '|' << key_of(w_any) << '|' << key_of(y.desc()) << "|bias=" << bias_.defined();
+    key << "linear|" << key_of(x_md) << '|' << key_of(w_any) << '|' << key_of(y_md) << "|bias=" << bias_.defined();
     auto prim = device_->primitives().get(key.str(), [&] {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        auto pd = bias_.defined() ? dnnl::matmul::primitive_desc({x.desc(), w_any, bias_.desc(), y.desc()}, attr, eng)
-                        : dnnl::matmul::primitive_desc({x.desc(), w_any, y.desc()}, attr, eng);
+        auto pd = bias_.defined() ? dnnl::matmul::primitive_desc({x_md, w_any, bias_.desc(), y_md}, attr, eng)
+                                  : dnnl::matmul::primitive_desc({x_md, w_any, y_md}, attr, eng);
         auto c = make_cached<dnnl::matmul>(pd);
         c.weights_desc = pd.weights_desc();
         return c;
     });
-    // Pack the weights once per layout oneDNN picked (usually one layout per Linear).
-    std::string layout = key_of(prim.weights_desc);
-    auto it = packed_.find(layout);
-    if (it == packed_.end()) {
+    Bound b;
+    b.src_md = x_md;
+    b.dst_md = y_md;
+    b.primitive = prim.primitive;
+    // Weights are packed once per layout oneDNN picks (usually one layout per Linear).
+    for (const auto& other : bound_)
+        if (other.args.at(DNNL_ARG_WEIGHTS).get_desc() == prim.weights_desc) b.args[DNNL_ARG_WEIGHTS] = other.args.at(DNNL_ARG_WEIGHTS);
+    if (!b.args.contains(DNNL_ARG_WEIGHTS)) {
         dnnl::memory packed(prim.weights_desc, eng);
         dnnl::memory plain = weight_.memory();
         dnnl::reorder(plain, packed).execute(stream, plain, packed);
-        it = packed_.emplace(layout, packed).first;
+        b.args[DNNL_ARG_WEIGHTS] = packed;
     }
+    b.src = dnnl::memory(x_md, eng, DNNL_MEMORY_NONE);
+    b.dst = dnnl::memory(y_md, eng, DNNL_MEMORY_NONE);
     const auto sp_bytes = static_cast<std::int64_t>(std::max<std::size_t>(prim.scratchpad_bytes, 64));
-    dnnl::memory sp(md_t({sp_bytes}, dt::u8, dims{1}), eng, scratch_.get(0, static_cast<std::size_t>(sp_bytes)));
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, x.memory()},
-                                                  {DNNL_ARG_WEIGHTS, it->second},
-                                                  {DNNL_ARG_DST, y.memory()},
-                                                  {DNNL_ARG_SCRATCHPAD, sp}};
-    if (bias_.defined()) args[DNNL_ARG_BIAS] = bias_.memory();
-    prim.primitive.execute(stream, args);
+    b.scratchpad = dnnl::memory(md_t({sp_bytes}, dt::u8, dims{1}), eng, DNNL_MEMORY_NONE);
+    b.args[DNNL_ARG_SRC] = b.src;
+    b.args[DNNL_ARG_DST] = b.dst;
+    b.args[DNNL_ARG_SCRATCHPAD] = b.scratchpad;
+    if (bias_.defined()) b.args[DNNL_ARG_BIAS] = bias_.memory();
+    bound_.push_back(std::move(b));
+    return bound_.back();
 }
 
 void convert(dnnl::stream& stream, const Tensor& src, const Tensor& dst) {

@@ -3,7 +3,8 @@
 // Each owns no state beyond cached primitives and packed weights; callers pass the stream.
 #pragma once
 
-#include <map>
+#include <deque>
+#include <unordered_map>
 #include <memory>
 #include <string>
 
@@ -33,9 +34,17 @@ private:
     DataType compute_;
     std::string name_;
     std::int64_t in_, out_;
+    struct Bound {
+        dnnl::memory::desc src_md, dst_md;
+        dnnl::primitive primitive;
+        dnnl::memory src, dst, scratchpad;
+        std::unordered_map<int, dnnl::memory> args;
+    };
+    Bound& bound_for(dnnl::stream& stream, const dnnl::memory::desc& x_md, const dnnl::memory::desc& y_md);
+
     Tensor weight_;  // Wᵀ, (in, out) in the compute type, plain layout
     Tensor bias_;    // (1, out) f32, or undefined
-    std::map<std::string, dnnl::memory> packed_;  // weights reordered to each primitive's layout
+    std::deque<Bound> bound_;  // one per (input, output) layout seen; deque keeps references stable
     Workspace scratch_;
 };
 

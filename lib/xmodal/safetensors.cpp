@@ -57,13 +57,13 @@ std::vector<float> HostTensor::to_f32() const {
         case DataType::s32: read(std::int32_t{}); break;
         case DataType::s64: read(std::int64_t{}); break;
         case DataType::bf16:
+        case DataType::f16:
             for (std::size_t i = 0; i < out.size(); ++i) {
                 std::uint16_t h;
                 std::memcpy(&h, bytes.data() + 2 * i, 2);
-                out[i] = bf16_to_f32(h);
+                out[i] = dtype == DataType::bf16 ? bf16_to_f32(h) : f16_to_f32(h);
             }
             break;
-        case DataType::f16: fail("HostTensor::to_f32: f16 weights are not supported yet");
     }
     return out;
 }

@@ -59,7 +59,8 @@ std::int64_t strided_offset(std::int64_t linear, const Shape& shape, const Shape
     return off;
 }
 
-// IEEE binary16 conversions for host-side access (oneDNN converts on the device path).
+}  // namespace
+
 float f16_to_f32(std::uint16_t h) {
     const int sign = (h >> 15) & 1, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
     float magnitude;
@@ -85,6 +86,8 @@ std::uint16_t f32_to_f16(float v) {
     if (mantissa == 1024) { mantissa = 0; ++exponent; }
     return sign | static_cast<std::uint16_t>(((exponent + 14) << 10) | mantissa);
 }
+
+namespace {
 
 float load_as_f32(const void* base, std::int64_t index, DataType dt) {
     switch (dt) {
@@ -210,11 +213,11 @@ Tensor Tensor::empty(std::shared_ptr<Device> device, Shape shape, DataType dtype
         t.storage_ = aligned_storage(std::max<std::size_t>(md.get_size(), 1));
         t.memory_ = dnnl::memory(md, device->engine(), t.storage_.get());
     } else {
-        t.memory_ = dnnl::memory(md, device->engine());  // device allocation owned by oneDNN
-        t.storage_ = std::make_shared<int>(0);           // marks ownership; memory_ holds the buffer
+        t.memory_ = dnnl::memory(md, device->engine());  // device allocation, kept alive by memory_ itself
         alloc_count.fetch_add(1, std::memory_order_relaxed);
         alloc_bytes.fetch_add(md.get_size(), std::memory_order_relaxed);
     }
+    t.owned_ = true;
     t.device_ = std::move(device);
     return t;
 }
@@ -259,21 +262,17 @@ Tensor Tensor::view(Shape shape, Shape strides, std::int64_t offset) const {
     if (!defined()) fail("view() of an undefined tensor");
     if (strides.empty()) strides = dense_strides(shape);
     check_shape(shape, strides);
-    if (offset != 0 && device_->kind() != DeviceKind::cpu)
-        fail(describe(), ": offset views are CPU-only (device '", device_->name(), "')");
+    if (device_->kind() != DeviceKind::cpu)
+        fail(describe(), ": views are CPU-only (device '", device_->name(), "')");
     Tensor t;
     t.device_ = device_;
     t.storage_ = storage_;
+    t.owned_ = owned_;
     t.shape_ = std::move(shape);
     t.strides_ = std::move(strides);
     t.dtype_ = dtype_;
-    auto md = make_desc(t.shape_, t.strides_, dtype_);
-    if (device_->kind() == DeviceKind::cpu) {
-        auto* base = static_cast<char*>(memory_.get_data_handle()) + offset * static_cast<std::int64_t>(dtype_size(dtype_));
-        t.memory_ = dnnl::memory(md, device_->engine(), base);
-    } else {
-        fail(describe(), ": reshaped views are CPU-only (device '", device_->name(), "')");
-    }
+    auto* base = static_cast<char*>(memory_.get_data_handle()) + offset * static_cast<std::int64_t>(dtype_size(dtype_));
+    t.memory_ = dnnl::memory(make_desc(t.shape_, t.strides_, dtype_), device_->engine(), base);
     return t;
 }
 

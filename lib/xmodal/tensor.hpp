@@ -33,6 +33,9 @@ dnnl::memory::data_type to_dnnl(DataType dt);    // throws for s64, boolean, f64
 // bf16 <-> f32 with round-to-nearest-even, as oneDNN and PyTorch convert.
 std::uint16_t f32_to_bf16(float value);
 float bf16_to_f32(std::uint16_t value);
+// IEEE binary16 <-> f32 on the host (oneDNN converts on the device path).
+std::uint16_t f32_to_f16(float value);
+float f16_to_f32(std::uint16_t value);
 
 using Shape = std::vector<std::int64_t>;
 std::string shape_string(const Shape& shape);  // "[1,8,1024,64]"
@@ -55,7 +58,7 @@ public:
     std::int64_t dim(int axis) const;  // negative axes count from the end
     std::int64_t numel() const;
     DataType dtype() const { return dtype_; }
-    bool owns_memory() const { return static_cast<bool>(storage_); }
+    bool owns_memory() const { return owned_; }
     bool is_dense() const { return strides_ == dense_strides(shape_); }
     const std::shared_ptr<Device>& device() const { return device_; }
 
@@ -68,8 +71,8 @@ public:
     dnnl::memory::desc desc() const { return memory_.get_desc(); }
     const dnnl::memory& memory() const { return memory_; }
 
-    // A borrowed view of the same memory: other shape/strides, starting `offset` elements in.
-    // Keeps owned storage alive. CPU only when offset != 0.
+    // A view of the same memory: other shape/strides, starting `offset` elements in. Keeps owned
+    // storage alive. CPU only.
     Tensor view(Shape shape, Shape strides, std::int64_t offset = 0) const;
 
     // Copies out to a dense f32 vector / in from one (any dtype, strides, device).
@@ -81,7 +84,8 @@ public:
 
 private:
     std::shared_ptr<Device> device_;
-    std::shared_ptr<void> storage_;  // set when the tensor owns its memory
+    std::shared_ptr<void> storage_;  // CPU allocation this tensor (or the tensor it views) made
+    bool owned_ = false;             // allocated by Tensor::empty rather than borrowed
     dnnl::memory memory_;
     Shape shape_, strides_;
     DataType dtype_ = DataType::f32;

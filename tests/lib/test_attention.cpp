@@ -17,6 +17,18 @@ using testing::compare;
 using testing::random_values;
 using testing::reference_attention;
 
+// q, k, v filled with random values and an f32 output, for an attention shape.
+struct Qkv {
+    Tensor q, k, v, out;
+};
+
+Qkv random_qkv(const std::shared_ptr<Device>& device, const AttentionShape& s, std::uint64_t seed) {
+    Qkv t{Tensor::empty(device, {s.B, s.H, s.Lq, s.Dh}, DataType::f32), Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dh}, DataType::f32),
+          Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dv}, DataType::f32), Tensor::empty(device, {s.B, s.H, s.Lq, s.Dv}, DataType::f32)};
+    for (auto* x : {&t.q, &t.k, &t.v}) x->copy_from_f32(random_values(static_cast<std::size_t>(x->numel()), seed++));
+    return t;
+}
+
 struct Case {
     const char* name;
     AttentionShape shape;
@@ -117,11 +129,7 @@ TEST(Attention, TilingCoversRowBlocksHeadsAndBatches) {
     auto device = Device::open("cpu");
     Attention attention(device);
     const AttentionShape s{2, 4, 64, 128, 16, 16};
-    auto q = Tensor::empty(device, {s.B, s.H, s.Lq, s.Dh}, DataType::f32);
-    auto k = Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dh}, DataType::f32);
-    auto v = Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dv}, DataType::f32);
-    auto out = Tensor::empty(device, {s.B, s.H, s.Lq, s.Dv}, DataType::f32);
-    for (auto* t : {&q, &k, &v}) t->copy_from_f32(random_values(static_cast<std::size_t>(t->numel()), 9));
+    auto [q, k, v, out] = random_qkv(device, s, 9);
     const std::size_t row = s.Lkv * 4;
     attention.set_tile_bytes(10 * row);  // rows of one head
     attention.forward(q, k, v, out);
@@ -163,11 +171,7 @@ TEST(Attention, SteadyStateCreatesNoPrimitivesAndAllocatesNothing) {
     Attention attention(device);
     attention.set_tile_bytes(16 * 96 * 4);  // several tiles, including a tail tile
     const AttentionShape s{1, 2, 40, 96, 32, 32};
-    auto q = Tensor::empty(device, {s.B, s.H, s.Lq, s.Dh}, DataType::f32);
-    auto k = Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dh}, DataType::f32);
-    auto v = Tensor::empty(device, {s.B, s.H, s.Lkv, s.Dv}, DataType::f32);
-    auto out = Tensor::empty(device, {s.B, s.H, s.Lq, s.Dv}, DataType::f32);
-    for (auto* t : {&q, &k, &v}) t->copy_from_f32(random_values(static_cast<std::size_t>(t->numel()), 7));
+    auto [q, k, v, out] = random_qkv(device, s, 7);
     AttentionMasks masks;
     masks.causal = true;
     attention.forward(q, k, v, out, masks);  // warm-up creates primitives and scratch
@@ -185,6 +189,18 @@ TEST(Attention, SteadyStateCreatesNoPrimitivesAndAllocatesNothing) {
     second.forward(q, k, v, out, masks);
     EXPECT_EQ(device->primitives().stats().created, cache_before.created);
     EXPECT_GT(device->primitives().stats().hits, cache_after.hits);
+}
+
+TEST(Attention, ScalesThatPrintAlikeGetTheirOwnPrimitives) {
+    // 0.125 and 0.1250001 print the same with 6 significant digits; the scale is baked into the
+    // Q·Kᵀ primitive, so each must get its own.
+    auto device = Device::open("cpu");
+    Attention attention(device);
+    auto [q, k, v, out] = random_qkv(device, {1, 1, 3, 5, 8, 8}, 3);
+    attention.forward(q, k, v, out, {}, nullptr, 0.125f);
+    auto created = device->primitives().stats().created;
+    attention.forward(q, k, v, out, {}, nullptr, std::nextafter(0.125f, 1.f));
+    EXPECT_GT(device->primitives().stats().created, created);
 }
 
 TEST(Attention, ErrorsNameTheTensorAndExpectedShape) {

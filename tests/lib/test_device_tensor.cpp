@@ -8,6 +8,7 @@
 #include "xmodal/error.hpp"
 #include "xmodal/log.hpp"
 #include "xmodal/primitive_cache.hpp"
+#include "xmodal/safetensors.hpp"
 #include "xmodal/tensor.hpp"
 
 namespace xmodal {
@@ -105,6 +106,20 @@ TEST(Tensor, RoundTripsEveryDtype) {
     EXPECT_NEAR(back[0], 0.1f, 1e-4);
     EXPECT_EQ(back[1], 65504.f);
     EXPECT_NEAR(back[2], 1e-6f, 1e-7);
+}
+
+TEST(Tensor, F16WeightsReadBack) {
+    HostTensor t;
+    t.dtype = DataType::f16;
+    t.shape = {3};
+    for (float v : {1.5f, -2.f, 0.0999755859375f}) {  // the last is exactly representable in f16
+        std::uint16_t h = f32_to_f16(v);
+        t.bytes.push_back(static_cast<std::uint8_t>(h & 0xff));
+        t.bytes.push_back(static_cast<std::uint8_t>(h >> 8));
+    }
+    EXPECT_EQ(t.bytes[0], 0x00);
+    EXPECT_EQ(t.bytes[1], 0x3e);  // 1.5 = 0x3e00
+    EXPECT_EQ(t.to_f32(), (std::vector<float>{1.5f, -2.f, 0.0999755859375f}));
 }
 
 TEST(Tensor, BorrowedStridedViews) {
