@@ -1,6 +1,7 @@
 // xmodal-bench: side-by-side measurements, one JSON object per line.
 //
 //   xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]
+//   xmodal-bench model [--reps N] [--model PATH]     (bench_model.cpp)
 //
 // For each shape it times, in the same run: our attention (tiled), the same primitives untiled
 // (plain matmul + softmax + matmul over the whole problem), a naive C++ reference, and a large
@@ -207,11 +208,15 @@ int attention_command(int argc, char** argv) {
 
 }  // namespace
 
+int model_command(int argc, char** argv);  // bench_model.cpp
+
 int main(int argc, char** argv) {
     try {
         if (argc >= 2 && std::strcmp(argv[1], "attention") == 0) return attention_command(argc - 2, argv + 2);
+        if (argc >= 2 && std::strcmp(argv[1], "model") == 0) return model_command(argc - 2, argv + 2);
         std::fprintf(stderr,
                      "usage: xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]\n"
+                     "       xmodal-bench model [--reps N] [--model PATH]   (yolox_nano vs OpenCV DNN, batch 1 and 4)\n"
                      "Prints one JSON object per measurement; threads follow OMP_NUM_THREADS.\n");
         return 2;
     } catch (const std::exception& e) {

@@ -1,0 +1,16 @@
+// NumPy .npy files (format version 1.0/2.0, little-endian, C order): how users hand tensors to
+// `xmodal-model run` and how tools exchange reference outputs with NumPy/PyTorch scripts.
+#pragma once
+
+#include <string>
+
+#include "xmodal/safetensors.hpp"
+
+namespace xmodal {
+
+// Throws xmodal::Error naming the file: not an .npy, unsupported dtype ("<f4", "<f8", "<i8",
+// "<i4", "|i1", "|u1", "|b1", "<f2" are read), Fortran order, truncated data.
+HostTensor load_npy(const std::string& path);
+void save_npy(const std::string& path, const HostTensor& tensor);
+
+}  // namespace xmodal
