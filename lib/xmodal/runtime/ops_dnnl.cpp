@@ -7,6 +7,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "xmodal/attention.hpp"
 #include "xmodal/primitive_cache.hpp"
 #include "xmodal/runtime/host_kernels.hpp"
 #include "xmodal/runtime/ops.hpp"
@@ -137,6 +138,19 @@ std::optional<Activation> take_activation(NodeContext& c, const std::string& val
 }
 
 // ---- Conv ----
+// ONNX auto_pad for one spatial axis (input `in`, effective kernel `k`, stride `s`): SAME_* pads
+// so that out = ceil(in / s), the odd pixel at the end (UPPER) or start (LOWER); VALID pads none;
+// NOTSET keeps the explicit pads.
+void apply_auto_pad(const std::string& auto_pad, std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t& begin, std::int64_t& end) {
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        std::int64_t total = std::max<std::int64_t>((in + s - 1) / s * s - s + k - in, 0);
+        begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+        end = total - begin;
+    } else if (auto_pad == "VALID") {
+        begin = end = 0;
+    }
+}
+
 std::vector<int> conv_op(NodeContext& c) {
     PlanBuilder& b = c.b;
     bool channels_last = c.node.attr_int("channels_last", 0) != 0;
@@ -174,13 +188,7 @@ std::vector<int> conv_op(NodeContext& c) {
         std::int64_t in = xd[2 + i], k = (sw.shape[2 + i] - 1) * dil[i] + 1, s = strides[i];
         if (s <= 0 || dil[i] <= 0) fail(c.where(), ": strides and dilations must be positive");
         std::int64_t pl = pads[i], pr = pads[sp + i];
-        if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-            std::int64_t total = std::max<std::int64_t>((in + s - 1) / s * s - s + k - in, 0);
-            pl = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-            pr = total - pl;
-        } else if (auto_pad == "VALID") {
-            pl = pr = 0;
-        }
+        apply_auto_pad(auto_pad, in, k, s, pl, pr);
         std::int64_t o = (in + pl + pr - k) / s + 1;
         if (o <= 0) fail(c.where(), ": kernel ", k, " does not fit input ", in, " with pads ", pl, "+", pr);
         out_dims.push_back(o);
@@ -352,7 +360,71 @@ int matmul(NodeContext& c, int a, int bmat, Shape a_shape, Shape b_shape, bool t
     return y;
 }
 
+// MatMul(Q, Kᵀ) → Mul|Div by a constant scalar → Softmax(last axis) → MatMul(·, V), as exported
+// from PyTorch attention, runs on xmodal's attention operator (tiled, fused scale; attention.hpp).
+// Returns -1 (nothing absorbed) when the graph does not have exactly that shape.
+int try_attention(NodeContext& c) {
+    PlanBuilder& b = c.b;
+    if (c.node.outputs.empty() || !c.lookup) return -1;
+    auto single = [&](const std::string& value, const char* op) -> const Node* {
+        auto readers = c.consumers(value);
+        return readers.size() == 1 && readers[0]->op_type == op ? readers[0] : nullptr;
+    };
+    auto readers = c.consumers(c.node.outputs[0]);
+    if (readers.size() != 1 || (readers[0]->op_type != "Mul" && readers[0]->op_type != "Div") || readers[0]->inputs.size() != 2) return -1;
+    const Node* scale_node = readers[0];
+    bool divide = scale_node->op_type == "Div";
+    int operand = -1;
+    if (scale_node->inputs[0] == c.node.outputs[0]) operand = c.lookup(scale_node->inputs[1]);
+    else if (!divide && scale_node->inputs[1] == c.node.outputs[0]) operand = c.lookup(scale_node->inputs[0]);
+    if (operand < 0 || !b.slot(operand).constant || b.slot(operand).numel() != 1) return -1;
+    const Node* softmax = single(scale_node->outputs.at(0), "Softmax");
+    if (!softmax) return -1;
+    const Slot &q = b.slot(c.input(0)), &kt = b.slot(c.input(1));
+    auto rank = static_cast<std::int64_t>(q.shape.size());
+    if ((rank != 3 && rank != 4) || kt.shape.size() != q.shape.size()) return -1;
+    if (normalize_axis(softmax->attr_int("axis", -1), rank, c.where()) != rank - 1) return -1;
+    const Node* pv = single(softmax->outputs.at(0), "MatMul");
+    if (!pv || pv->inputs.size() != 2 || pv->inputs[0] != softmax->outputs[0]) return -1;
+    int v_id = c.lookup(pv->inputs[1]);
+    if (v_id < 0) return -1;
+    const Slot& v = b.slot(v_id);
+    if (v.shape.size() != q.shape.size()) return -1;
+    // Exact shapes only (no batch broadcasting): Q [.., Lq, D], Kᵀ [.., D, Lk], V [.., Lk, Dv].
+    for (std::size_t d = 0; d + 2 < q.shape.size(); ++d)
+        if (kt.shape[d] != q.shape[d] || v.shape[d] != q.shape[d]) return -1;
+    std::int64_t lq = q.shape[rank - 2], dh = q.shape[rank - 1], lk = kt.shape[rank - 1], dv = v.shape[rank - 1];
+    if (kt.shape[rank - 2] != dh || v.shape[rank - 2] != lk) return -1;
+    for (int id : {c.input(0), c.input(1), v_id})
+        if (!is_float_type(b.slot(id).dtype)) return -1;
+
+    float s = b.const_floats(operand, "attention scale")[0];
+    float scale = divide ? 1.f / s : s;
+    if (!(scale > 0.f)) return -1;  // the operator's scale 0 means "default"; negative is unusual
+    DataType compute = b.precision();
+    int qi = b.plain(c.input(0), compute), ki = b.plain(c.input(1), compute), vi = b.plain(v_id, compute);
+    std::int64_t batch = rank == 4 ? q.shape[0] : 1, heads = rank == 4 ? q.shape[1] : q.shape[0];
+    Shape out_shape = q.shape;
+    out_shape[static_cast<std::size_t>(rank - 1)] = dv;
+    int y = b.new_slot(pv->outputs.empty() ? c.out_name(0) : pv->outputs[0], DataType::f32, out_shape);
+    c.absorb(*scale_node, y);
+    c.absorb(*softmax, y);
+    c.absorb(*pv, y);
+    b.add_step(c.node.describe() + " (attention)", {qi, ki, vi}, {y}, [=](PlanBuilder& pb) -> Runner {
+        auto attention = std::make_shared<Attention>(pb.device(), compute);
+        auto dev = pb.device();
+        Tensor tq = Tensor::borrow(dev, pb.slot(qi).ptr, {batch, heads, lq, dh}, compute);
+        // K is read through Kᵀ's memory with the last two strides swapped: no transpose copy.
+        Tensor tk = Tensor::borrow(dev, pb.slot(ki).ptr, {batch, heads, lk, dh}, compute, {heads * dh * lk, dh * lk, 1, lk});
+        Tensor tv = Tensor::borrow(dev, pb.slot(vi).ptr, {batch, heads, lk, dv}, compute);
+        Tensor to = Tensor::borrow(dev, pb.slot(y).ptr, {batch, heads, lq, dv}, DataType::f32);
+        return [attention, tq, tk, tv, to, scale] { attention->forward(tq, tk, tv, to, {}, nullptr, scale); };
+    });
+    return y;
+}
+
 std::vector<int> matmul_op(NodeContext& c) {
+    if (int y = try_attention(c); y >= 0) return {y};
     int a = c.input(0), bm = c.input(1);
     return {matmul(c, a, bm, c.b.slot(a).shape, c.b.slot(bm).shape, false, false, -1, 1.f, c.out_name(0))};
 }
@@ -371,9 +443,10 @@ std::vector<int> gemm_op(NodeContext& c) {
         const Slot& sc = c.b.slot(c.input(2));
         Shape cs = sc.shape;
         bool row = (cs.size() == 1 && cs[0] == n) || (cs.size() == 2 && cs[0] == 1 && cs[1] == n);
-        if (row && sc.constant && beta != 0) {
+        if (row && sc.constant && beta != 0 && alpha != 0) {
+            // oneDNN applies the output scale (alpha) to the bias too: pass beta·C / alpha.
             auto v = c.b.const_floats(c.input(2), "Gemm C");
-            for (auto& x : v) x *= beta;
+            for (auto& x : v) x = x * beta / alpha;
             bias = c.b.constant(sc.name + "/bias", DataType::f32, {n}, v.data());
         } else if (beta != 0) {
             add_after = true;
@@ -383,22 +456,21 @@ std::vector<int> gemm_op(NodeContext& c) {
     int y = matmul(c, a, bm, sa.shape, sb.shape, ta, tb, bias, alpha, add_after ? c.out_name(0) + "/ab" : c.out_name(0));
     if (add_after) {
         // General C (not a constant row): Y = AB + beta·C on the host.
-        NodeContext inner{c.b, c.node, {y, c.input(2)}, c.consumers, c.absorb};
-        int cc = c.input(2);
+                int cc = c.input(2);
         if (beta != 1.f) {
             float bv = beta;
             int beta_id = c.b.constant(c.out_name(0) + "/beta", DataType::f32, {}, &bv);
             Node mul;
             mul.op_type = "Mul";
             mul.name = c.node.name + "/beta";
-            NodeContext mc{c.b, mul, {c.b.plain(cc, DataType::f32), beta_id}, c.consumers, c.absorb};
+            NodeContext mc{c.b, mul, {c.b.plain(cc, DataType::f32), beta_id}, c.consumers, c.absorb, c.lookup};
             cc = (*find_op("Mul"))(mc)[0];
         }
         Node add;
         add.op_type = "Add";
         add.name = c.node.name + "/C";
         add.outputs = {c.out_name(0)};
-        NodeContext ac{c.b, add, {y, cc}, c.consumers, c.absorb};
+        NodeContext ac{c.b, add, {y, cc}, c.consumers, c.absorb, c.lookup};
         return (*find_op("Add"))(ac);
     }
     return {y};
@@ -432,17 +504,11 @@ std::vector<int> pool_op(NodeContext& c, bool max, bool global) {
     }
     bool ceil_mode = c.node.attr_int("ceil_mode", 0) != 0;
     std::string auto_pad = c.node.attr_string("auto_pad", "NOTSET");
-    dims out{s.shape[0], s.shape[1]}, d_k, d_s, d_d, pl, pr;
+    dims out{s.shape[0], s.shape[1]}, d_k, d_s, d_d, pl, pr, given_r;
     for (std::size_t i = 0; i < sp; ++i) {
         std::int64_t in = s.shape[2 + i], k = (kernel[i] - 1) * dil[i] + 1, st = strides[i], a = pads[i], e = pads[sp + i];
         if (st <= 0 || kernel[i] <= 0 || dil[i] <= 0) fail(c.where(), ": kernel, strides and dilations must be positive");
-        if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-            std::int64_t total = std::max<std::int64_t>((in + st - 1) / st * st - st + k - in, 0);
-            a = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-            e = total - a;
-        } else if (auto_pad == "VALID") {
-            a = e = 0;
-        }
+        apply_auto_pad(auto_pad, in, k, st, a, e);
         std::int64_t span = in + a + e - k;
         std::int64_t o = (ceil_mode ? (span + st - 1) / st : span / st) + 1;
         if (ceil_mode && (o - 1) * st >= in + a) --o;  // the last window must start inside the input or left pad
@@ -453,10 +519,33 @@ std::vector<int> pool_op(NodeContext& c, bool max, bool global) {
         d_d.push_back(dil[i] - 1);
         pl.push_back(a);
         pr.push_back(std::max(e, (o - 1) * st + k - in - a));  // ceil_mode reads past the given pad
+        given_r.push_back(e);
     }
     auto alg = max ? dnnl::algorithm::pooling_max
                    : (c.node.attr_int("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding);
-    dnnl::memory::desc src_md = s.plain() ? PlanBuilder::plain_md(s.dtype, s.shape) : s.md;
+    // count_include_pad counts the given pads but not what ceil_mode reads past them (as ONNX
+    // Runtime and PyTorch do); oneDNN would count both. Then the given pads become explicit zeros
+    // (host Pad) and the average excludes only the overhang.
+    if (alg == dnnl::algorithm::pooling_avg_include_padding && pr != given_r) {
+        Attribute pads_attr;
+        pads_attr.kind = Attribute::Kind::ints;
+        pads_attr.ints.assign(2 * rank, 0);
+        for (std::size_t i = 0; i < sp; ++i) {
+            pads_attr.ints[2 + i] = pl[i];
+            pads_attr.ints[rank + 2 + i] = given_r[i];
+            pr[i] -= given_r[i];
+            pl[i] = 0;
+        }
+        Node pad;
+        pad.op_type = "Pad";
+        pad.name = c.node.name + "/pads";
+        pad.attributes["pads"] = pads_attr;
+        NodeContext pc{b, pad, {x}, c.consumers, c.absorb, c.lookup};
+        x = (*find_op("Pad"))(pc)[0];
+        alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    }
+    const Slot& ps = b.slot(x);
+    dnnl::memory::desc src_md = ps.plain() ? PlanBuilder::plain_md(ps.dtype, ps.shape) : ps.md;
     dnnl::memory::desc dst_any(out, src_md.data_type(), tag::any);
     auto pd = dnnl::pooling_v2_forward::primitive_desc(
         dnnl::pooling_v2_forward::desc(dnnl::prop_kind::forward_inference, alg, src_md, dst_any, d_s, d_k, d_d, pl, pr), b.engine());
@@ -479,10 +568,11 @@ std::vector<int> resize_op(NodeContext& c) {
     ResizeSpec r = resize_spec(c, s.shape);
     bool integer = r.mode == "nearest" && r.out_shape[0] == s.shape[0] && r.out_shape[1] == s.shape[1];
     for (std::size_t d = 2; integer && d < s.shape.size(); ++d) integer = s.shape[d] > 0 && r.out_shape[d] % s.shape[d] == 0;
-    // For integer factors oneDNN's nearest rule equals floor(dst/f) (asymmetric + floor) and any
-    // rounding of the half-pixel transform.
-    bool same_rule = (r.transform == "asymmetric" && r.nearest_mode == "floor") || r.transform == "half_pixel" ||
-                     (r.transform == "pytorch_half_pixel");
+    // For integer factors oneDNN's nearest rule equals floor(dst/f) (asymmetric + floor) and the
+    // half-pixel transform with either round-to-nearest mode (floor and ceil pick other pixels).
+    bool rounds = r.nearest_mode == "round_prefer_floor" || r.nearest_mode == "round_prefer_ceil";
+    bool same_rule = (r.transform == "asymmetric" && r.nearest_mode == "floor") ||
+                     ((r.transform == "half_pixel" || r.transform == "pytorch_half_pixel") && rounds);
     if (!integer || !same_rule) return host(c);
     dnnl::memory::desc src_md = s.plain() ? PlanBuilder::plain_md(s.dtype, s.shape) : s.md;
     dims out(r.out_shape.begin(), r.out_shape.end());

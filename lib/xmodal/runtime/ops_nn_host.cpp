@@ -31,8 +31,11 @@ std::vector<int> reduce_op(NodeContext& c, Reduce kind) {
     // Axes moved from attribute to input in opset 13 (ReduceSum) and 18 (the others).
     std::vector<std::int64_t> axes = c.has(1) ? c.b.const_ints(c.input(1), "reduce axes") : c.node.attr_ints("axes");
     bool keepdims = c.node.attr_int("keepdims", 1) != 0;
-    if (axes.empty() && c.node.attr_int("noop_with_empty_axes", 0)) return {x};
-    std::vector<bool> reduced(s.shape.size(), axes.empty());
+    // noop_with_empty_axes: a reduction over no axes, i.e. each element alone (the identity, except
+    // for ReduceSumSquare (x²) and ReduceL2 (|x|), as ONNX's function bodies define them).
+    bool noop = axes.empty() && c.node.attr_int("noop_with_empty_axes", 0);
+    if (noop && kind != Reduce::sum_square && kind != Reduce::l2) return {x};
+    std::vector<bool> reduced(s.shape.size(), axes.empty() && !noop);
     for (auto a : axes) reduced[static_cast<std::size_t>(normalize_axis(a, rank, c.where()))] = true;
     Shape out_shape, kept_shape;
     for (std::size_t d = 0; d < s.shape.size(); ++d) {
@@ -227,7 +230,7 @@ std::vector<int> lstm_op(NodeContext& c) {
     std::int64_t seq = sx.shape[0], batch = sx.shape[1], input = sx.shape[2];
     std::int64_t hidden = c.node.attr_int("hidden_size", 0);
     auto W = c.b.const_floats(c.input(1), "LSTM W"), R = c.b.const_floats(c.input(2), "LSTM R");
-    if (hidden <= 0) hidden = static_cast<std::int64_t>(R.size()) / std::max<std::int64_t>(4 * dirs, 1);
+    if (hidden <= 0 && !c.slot_in(2).shape.empty()) hidden = c.slot_in(2).shape.back();  // R is [dirs, 4·hidden, hidden]
     hidden = std::max<std::int64_t>(hidden, 1);
     if (static_cast<std::int64_t>(W.size()) != dirs * 4 * hidden * input) fail(c.where(), ": W must be [", dirs, ",", 4 * hidden, ",", input, "]");
     if (static_cast<std::int64_t>(R.size()) != dirs * 4 * hidden * hidden) fail(c.where(), ": R must be [", dirs, ",", 4 * hidden, ",", hidden, "]");

@@ -386,7 +386,7 @@ public:
             } else {
                 const OpBuilder* op = find_op(node.op_type);
                 if (!op) fail(b_.model_path(), ": ", node.describe(), ": operator '", node.op_type, "' is not supported by xmodal's runtime");
-                NodeContext ctx{b_, node, in, {}, {}};
+                NodeContext ctx{b_, node, in, {}, {}, {}};
                 ctx.consumers = [&, i](const std::string& value) {
                     std::vector<const Node*> r;
                     if (pinned.count(value)) return r;
@@ -404,6 +404,7 @@ public:
                     if (!absorbed.outputs.empty()) scope.values[absorbed.outputs[0]] = slot;
                     ++b_.fused;
                 };
+                ctx.lookup = [&](const std::string& value) { return scope.find(value); };
                 outs = (*op)(ctx);
             }
             for (std::size_t k = 0; k < node.outputs.size(); ++k) {

@@ -132,6 +132,9 @@ struct NodeContext {
     // and its first output is bound to `slot`.
     std::function<std::vector<const Node*>(const std::string& value)> consumers;
     std::function<void(const Node& absorbed, int slot)> absorb;
+    // The slot a value name refers to in the current scope (-1 if none), for patterns that need
+    // the other operands of absorbed nodes.
+    std::function<int(const std::string& value)> lookup;
     std::string where() const { return b.model_path() + ": " + node.describe(); }
     int input(std::size_t i) const;      // required input; error naming the node when absent
     bool has(std::size_t i) const { return i < in.size() && in[i] >= 0; }
