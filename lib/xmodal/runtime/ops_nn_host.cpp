@@ -51,6 +51,7 @@ std::vector<int> reduce_op(NodeContext& c, Reduce kind) {
         std::array<Shape, 1> strides{broadcast_strides(kept_shape, shape)};
         auto acc = std::make_shared<std::vector<double>>(element_count(kept_shape));
         std::int64_t count = in.numel() / std::max<std::int64_t>(static_cast<std::int64_t>(acc->size()), 1);
+        auto index = std::make_shared<std::vector<std::int64_t>>(shape.size());  // bound once: runs allocate nothing
         return [=] {
             double init = kind == Reduce::max ? -INFINITY : kind == Reduce::min ? INFINITY : kind == Reduce::prod ? 1 : 0;
             std::fill(acc->begin(), acc->end(), init);
@@ -58,7 +59,8 @@ std::vector<int> reduce_op(NodeContext& c, Reduce kind) {
             // Serial: outputs are shared between input rows (the parallel visitor would race).
             std::size_t rank = shape.size();
             std::int64_t total = static_cast<std::int64_t>(element_count(shape));
-            std::vector<std::int64_t> idx(rank, 0);
+            auto& idx = *index;
+            std::fill(idx.begin(), idx.end(), 0);
             std::int64_t off = 0;
             for (std::int64_t i = 0; i < total; ++i) {
                 double v = src[i];
@@ -420,9 +422,11 @@ std::vector<int> resize_host(NodeContext& c) {
         std::vector<std::size_t> resized;
         for (std::size_t d = 0; d < rank; ++d)
             if (in.shape[d] != out.shape[d] || r.mode == "linear") resized.push_back(d);
+        auto index = std::make_shared<std::vector<std::int64_t>>(rank);  // bound once: runs allocate nothing
         return [=] {
             std::int64_t total = static_cast<std::int64_t>(element_count(oshape));
-            std::vector<std::int64_t> idx(rank, 0);
+            auto& idx = *index;
+            std::fill(idx.begin(), idx.end(), 0);
             for (std::int64_t i = 0; i < total; ++i) {
                 // Sum over the 2^k corners of the resized axes (k is 2 for images).
                 float acc = 0;

@@ -336,10 +336,12 @@ std::vector<int> op_pad(NodeContext& c) {
             Shape ishape = in.shape, oshape = out.shape, istrides = dense_strides(in.shape);
             int m = mode == "constant" ? 0 : mode == "reflect" ? 1 : 2;
             T fill = static_cast<T>(value);
+            auto index = std::make_shared<std::vector<std::int64_t>>(oshape.size());  // bound once: runs allocate nothing
             return [=] {
                 std::size_t rank = oshape.size();
                 std::int64_t total = static_cast<std::int64_t>(element_count(oshape));
-                std::vector<std::int64_t> idx(rank, 0);
+                auto& idx = *index;
+                std::fill(idx.begin(), idx.end(), 0);
                 for (std::int64_t i = 0; i < total; ++i) {
                     std::int64_t off = 0;
                     bool inside = true;
