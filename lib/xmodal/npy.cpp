@@ -67,10 +67,10 @@ void save_npy(const std::string& path, const HostTensor& tensor) {
     for (const auto& d : kDescrs)
         if (d.dtype == tensor.dtype) code = d.code;
     if (!code) fail(path, ": cannot save ", dtype_name(tensor.dtype), " as .npy");
+    // Python tuple syntax: "()", "(3,)", "(2, 3)".
     std::string shape;
-    for (auto d : tensor.shape) shape += std::to_string(d) + ", ";
-    if (tensor.shape.size() > 1) shape.resize(shape.size() - 1);
-    if (tensor.shape.size() > 1) shape.back() = ' ', shape.pop_back();
+    for (std::size_t i = 0; i < tensor.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(tensor.shape[i]);
+    if (tensor.shape.size() == 1) shape += ",";
     std::string header = std::string("{'descr': '") + code + "', 'fortran_order': False, 'shape': (" + shape + "), }";
     std::size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');

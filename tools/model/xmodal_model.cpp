@@ -53,7 +53,7 @@ std::pair<std::string, std::string> split_assignment(const std::string& arg, con
 xmodal::Shape parse_dims(const std::string& text, const std::string& name) {
     xmodal::Shape dims;
     std::size_t at = 0;
-    while (at <= text.size() && !text.empty()) {
+    while (true) {
         auto comma = text.find(',', at);
         std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
         try {
@@ -61,10 +61,9 @@ xmodal::Shape parse_dims(const std::string& text, const std::string& name) {
         } catch (...) {
             xmodal::fail("--shape ", name, ": '", part, "' is not a dimension");
         }
-        if (comma == std::string::npos) break;
+        if (comma == std::string::npos) return dims;
         at = comma + 1;
     }
-    return dims;
 }
 
 xmodal::HostTensor make_input(const xmodal::ValueInfo& v, const Options& o, std::mt19937& rng) {

@@ -14,15 +14,6 @@
 
 namespace xmodal::rt {
 
-OpBuilder host_resize();
-struct ResizeSpec {
-    std::string mode, transform, nearest_mode;
-    Shape out_shape;
-    std::vector<double> scales;
-    float cubic = -0.75f;
-};
-ResizeSpec resize_spec(NodeContext& c, const Shape& in_shape);
-
 namespace {
 
 using dt = dnnl::memory::data_type;
@@ -32,7 +23,6 @@ using dims = dnnl::memory::dims;
 bool is_float_type(DataType t) { return t == DataType::f32 || t == DataType::bf16; }
 
 dt compute_dt(const PlanBuilder& b) { return b.precision() == DataType::bf16 ? dt::bf16 : dt::f32; }
-DataType from_dnnl(dt t) { return t == dt::bf16 ? DataType::bf16 : t == dt::f16 ? DataType::f16 : t == dt::s8 ? DataType::s8 : t == dt::u8 ? DataType::u8 : t == dt::s32 ? DataType::s32 : DataType::f32; }
 
 // A primitive step: the primitive is made once (cached by key) and run with the bound memories.
 template <class Primitive, class Pd>
@@ -234,14 +224,7 @@ std::vector<int> conv_op(NodeContext& c) {
     // Inputs in the layouts the primitive chose. X from a plain NHWC slot is read in place.
     int xin = x;
     if (channels_last && sx.plain()) {
-        int view = b.new_slot(sx.name + "/nchw_view", sx.dtype, sx.shape, dnnl::memory::desc(xd, to_dnnl(sx.dtype), rank == 3 ? tag::nwc : rank == 4 ? tag::nhwc : tag::ndhwc));
-        Slot& v = b.slot(view);
-        v.alias_of = sx.alias_of >= 0 ? sx.alias_of : x;
-        v.constant = sx.constant;
-        v.storage = sx.storage;
-        v.ptr = sx.ptr;
-        v.channels_last = true;
-        xin = view;
+        xin = b.view(x, sx.name + "/nchw_view", dnnl::memory::desc(xd, to_dnnl(sx.dtype), channels_last_tag(static_cast<int>(rank))), true);
     }
     xin = b.in_layout(xin, pd.src_desc(), c.node.describe() + " input");
     int win = w;
@@ -253,7 +236,7 @@ std::vector<int> conv_op(NodeContext& c) {
     Slot& ys = b.slot(y);
     ys.md = pd.dst_desc();
     ys.bytes = ys.md.get_size();
-    ys.dtype = from_dnnl(ys.md.data_type());
+    ys.dtype = data_type_of(ys.md.data_type());
     ys.channels_last = channels_last;
 
     std::vector<int> ins{xin, win};
@@ -330,12 +313,7 @@ int matmul(NodeContext& c, int a, int bmat, Shape a_shape, Shape b_shape, bool t
     int bin = bmat;
     if (b_const) {
         int src = b.plain(bmat, b.precision());
-        int view = b.new_slot(b.slot(src).name + "/view", b.precision(), b.slot(src).shape, dnnl::memory::desc(bd, cdt, bst));
-        Slot& v = b.slot(view);
-        const Slot& sv = b.slot(src);
-        v.constant = true;
-        v.storage = sv.storage;
-        v.ptr = sv.ptr;
+        int view = b.view(src, b.slot(src).name + "/view", dnnl::memory::desc(bd, cdt, bst));
         bin = b.in_layout(view, pd.weights_desc(), c.node.describe() + " weights");
     } else if (b.slot(bmat).dtype != b.precision()) {
         bin = b.plain(bmat, b.precision());
@@ -436,7 +414,7 @@ std::vector<int> gemm_op(NodeContext& c) {
         fail(c.where(), ": A and B must be matrices, got ", shape_string(sa.shape), " and ", shape_string(sb.shape));
     bool ta = c.node.attr_int("transA", 0) != 0, tb = c.node.attr_int("transB", 0) != 0;
     float alpha = c.node.attr_float("alpha", 1.f), beta = c.node.attr_float("beta", 1.f);
-    std::int64_t m = ta ? sa.shape[1] : sa.shape[0], n = tb ? sb.shape[0] : sb.shape[1];
+    std::int64_t n = tb ? sb.shape[0] : sb.shape[1];
     int bias = -1;
     bool add_after = false;
     if (c.has(2)) {
@@ -451,7 +429,6 @@ std::vector<int> gemm_op(NodeContext& c) {
         } else if (beta != 0) {
             add_after = true;
         }
-        (void)m;
     }
     int y = matmul(c, a, bm, sa.shape, sb.shape, ta, tb, bias, alpha, add_after ? c.out_name(0) + "/ab" : c.out_name(0));
     if (add_after) {
@@ -549,7 +526,7 @@ std::vector<int> pool_op(NodeContext& c, bool max, bool global) {
     dnnl::memory::desc dst_any(out, src_md.data_type(), tag::any);
     auto pd = dnnl::pooling_v2_forward::primitive_desc(
         dnnl::pooling_v2_forward::desc(dnnl::prop_kind::forward_inference, alg, src_md, dst_any, d_s, d_k, d_d, pl, pr), b.engine());
-    int y = b.new_slot(c.out_name(0), from_dnnl(pd.dst_desc().data_type()), Shape(out.begin(), out.end()), pd.dst_desc());
+    int y = b.new_slot(c.out_name(0), data_type_of(pd.dst_desc().data_type()), Shape(out.begin(), out.end()), pd.dst_desc());
     std::string key = "pool " + std::to_string(static_cast<int>(alg)) + key_of(src_md) + key_of(pd.dst_desc()) + shape_string(d_k) + shape_string(d_s) +
                       shape_string(d_d) + shape_string(pl) + shape_string(pr);
     b.add_step(c.node.describe(), {x}, {y}, [pd, key, x, y, src_md](PlanBuilder& pb) -> Runner {
@@ -559,11 +536,10 @@ std::vector<int> pool_op(NodeContext& c, bool max, bool global) {
 }
 
 // ---- nearest Resize by integer factors: oneDNN resampling keeps blocked layouts ----
-std::vector<int> resize_op(NodeContext& c) {
+std::vector<int> resize_op(NodeContext& c, const OpBuilder& host) {
     PlanBuilder& b = c.b;
     int x = c.input(0);
     const Slot& s = b.slot(x);
-    static const OpBuilder host = host_resize();
     if (!is_float_type(s.dtype) || s.channels_last || s.shape.size() < 3 || s.shape.size() > 5) return host(c);
     ResizeSpec r = resize_spec(c, s.shape);
     bool integer = r.mode == "nearest" && r.out_shape[0] == s.shape[0] && r.out_shape[1] == s.shape[1];
@@ -616,12 +592,12 @@ std::vector<int> concat_op(NodeContext& c, const OpBuilder& host) {
             if (static_cast<int>(d) != axis && s.shape[d] != first.shape[d])
                 fail(c.where(), ": input '", s.name, "' ", shape_string(s.shape), " does not concatenate with ", shape_string(first.shape), " on axis ", axis);
         out[static_cast<std::size_t>(axis)] += s.shape[static_cast<std::size_t>(axis)];
-        if (s.plain() || s.md.data_type() != cdt) id = b.plain(id, from_dnnl(cdt));
+        if (s.plain() || s.md.data_type() != cdt) id = b.plain(id, data_type_of(cdt));
         ins.push_back(id);
         srcs.push_back(b.slot(id).plain() ? PlanBuilder::plain_md(b.slot(id).dtype, b.slot(id).shape) : b.slot(id).md);
     }
     auto pd = dnnl::concat::primitive_desc(dnnl::memory::desc(dims(out.begin(), out.end()), cdt, tag::any), axis, srcs, b.engine());
-    int y = b.new_slot(c.out_name(0), from_dnnl(cdt), out, pd.dst_desc());
+    int y = b.new_slot(c.out_name(0), data_type_of(cdt), out, pd.dst_desc());
     std::string key = "concat " + std::to_string(axis);
     for (auto& m : srcs) key += key_of(m);
     key += key_of(pd.dst_desc());
@@ -681,7 +657,8 @@ void register_dnnl_ops(std::map<std::string, OpBuilder>& ops) {
     ops["AveragePool"] = [](NodeContext& c) { return pool_op(c, false, false); };
     ops["GlobalMaxPool"] = [](NodeContext& c) { return pool_op(c, true, true); };
     ops["GlobalAveragePool"] = [](NodeContext& c) { return pool_op(c, false, true); };
-    ops["Resize"] = resize_op;
+    OpBuilder host_resize = ops.at("Resize");
+    ops["Resize"] = [host_resize](NodeContext& c) { return resize_op(c, host_resize); };
     OpBuilder host_concat = ops.at("Concat");
     ops["Concat"] = [host_concat](NodeContext& c) { return concat_op(c, host_concat); };
     for (auto [name, alg] : {std::pair{"Add", dnnl::algorithm::binary_add}, {"Sub", dnnl::algorithm::binary_sub},

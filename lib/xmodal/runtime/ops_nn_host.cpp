@@ -343,13 +343,6 @@ std::vector<int> dequantize_op(NodeContext& c) {
 }  // namespace
 
 // ---- Resize (nearest / linear) on plain f32, any axes ----
-struct ResizeSpec {
-    std::string mode, transform, nearest_mode;
-    Shape out_shape;
-    std::vector<double> scales;  // per axis, output/input
-    float cubic = -0.75f;
-};
-
 ResizeSpec resize_spec(NodeContext& c, const Shape& in_shape) {
     ResizeSpec r;
     r.mode = c.node.attr_string("mode", "nearest");
@@ -458,8 +451,6 @@ std::vector<int> resize_host(NodeContext& c) {
     return {y};
 }
 }  // namespace
-
-OpBuilder host_resize() { return resize_host; }
 
 void register_nn_host_ops(std::map<std::string, OpBuilder>& ops) {
     ops["ReduceMean"] = [](NodeContext& c) { return reduce_op(c, Reduce::mean); };

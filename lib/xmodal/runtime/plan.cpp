@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 #include <set>
 
-#include "xmodal/log.hpp"
 #include "xmodal/onnx_loader.hpp"
 #include "xmodal/primitive_cache.hpp"
 #include "xmodal/runtime.hpp"
@@ -89,20 +87,47 @@ int PlanBuilder::constant(const std::string& name, const HostTensor& t) {
     return constant(name, t.dtype, t.shape, t.bytes.data());
 }
 
+void PlanBuilder::share_bytes(int id, int base) {
+    const Slot& b = slot(base);
+    Slot& s = slot(id);
+    s.alias_of = b.alias_of >= 0 ? b.alias_of : base;
+    s.constant = b.constant;
+    s.storage = b.storage;
+    s.ptr = b.ptr;
+}
+
 int PlanBuilder::alias(int base, const std::string& name, Shape shape) {
     const Slot& b = slot(base);
     if (!b.plain()) fail("internal: alias of a non-plain value '", b.name, "'");
     if (element_count(shape) != element_count(b.shape))
         fail(model_path_, ": '", name, "' ", shape_string(shape), " cannot view '", b.name, "' ", shape_string(b.shape));
-    DataType dt = b.dtype;
-    int id = new_slot(name, dt, std::move(shape));
-    Slot& s = slot(id);
-    const Slot& root = slot(base);
-    s.alias_of = root.alias_of >= 0 ? root.alias_of : base;
-    s.constant = root.constant;
-    s.storage = root.storage;
-    s.ptr = root.ptr;
+    int id = new_slot(name, b.dtype, std::move(shape));
+    share_bytes(id, base);
     return id;
+}
+
+int PlanBuilder::view(int base, const std::string& name, const dnnl::memory::desc& md, bool channels_last) {
+    int id = new_slot(name, data_type_of(md.data_type()), slot(base).shape, md);
+    share_bytes(id, base);
+    slot(id).channels_last = channels_last;
+    return id;
+}
+
+DataType data_type_of(dnnl::memory::data_type dt) {
+    switch (dt) {
+        case dnnl::memory::data_type::f32: return DataType::f32;
+        case dnnl::memory::data_type::bf16: return DataType::bf16;
+        case dnnl::memory::data_type::f16: return DataType::f16;
+        case dnnl::memory::data_type::s8: return DataType::s8;
+        case dnnl::memory::data_type::u8: return DataType::u8;
+        case dnnl::memory::data_type::s32: return DataType::s32;
+        default: fail("internal: oneDNN data type ", static_cast<int>(dt), " has no xmodal type");
+    }
+}
+
+dnnl::memory::format_tag channels_last_tag(int ndims) {
+    using tag = dnnl::memory::format_tag;
+    return ndims == 3 ? tag::nwc : ndims == 4 ? tag::nhwc : tag::ndhwc;
 }
 
 dnnl::memory::desc PlanBuilder::plain_md(DataType dtype, const Shape& shape) {
@@ -112,18 +137,10 @@ dnnl::memory::desc PlanBuilder::plain_md(DataType dtype, const Shape& shape) {
     return dnnl::memory::desc(dims, to_dnnl(dtype), strides);
 }
 
-dnnl::memory PlanBuilder::memory_of(int id) const {
-    const Slot& s = slot(id);
-    auto md = s.plain() ? plain_md(s.dtype, s.shape) : s.md;
-    return dnnl::memory(md, engine(), s.ptr);
-}
-
 dnnl::memory::desc PlanBuilder::plain_md_of(int id, DataType dtype) const {
     const Slot& s = slot(id);
     if (s.plain() || !s.channels_last) return plain_md(dtype, s.shape);
-    using tag = dnnl::memory::format_tag;
-    int nd = s.md.data.ndims;
-    return dnnl::memory::desc(s.md.dims(), to_dnnl(dtype), nd == 3 ? tag::nwc : nd == 4 ? tag::nhwc : tag::ndhwc);
+    return dnnl::memory::desc(s.md.dims(), to_dnnl(dtype), channels_last_tag(s.md.data.ndims));
 }
 
 int PlanBuilder::in_layout(int id, const dnnl::memory::desc& md, const std::string& why) {
@@ -131,16 +148,7 @@ int PlanBuilder::in_layout(int id, const dnnl::memory::desc& md, const std::stri
     auto current = s.plain() ? plain_md(s.dtype, s.shape) : s.md;
     if (current == md) return id;
     if (!is_dnnl_type(s.dtype)) fail(model_path_, ": ", why, ": value '", s.name, "' is ", dtype_name(s.dtype), ", expected a numeric tensor");
-    DataType dt = s.dtype;
-    switch (md.data_type()) {
-        case dnnl::memory::data_type::f32: dt = DataType::f32; break;
-        case dnnl::memory::data_type::bf16: dt = DataType::bf16; break;
-        case dnnl::memory::data_type::f16: dt = DataType::f16; break;
-        case dnnl::memory::data_type::s8: dt = DataType::s8; break;
-        case dnnl::memory::data_type::u8: dt = DataType::u8; break;
-        case dnnl::memory::data_type::s32: dt = DataType::s32; break;
-        default: fail("internal: unsupported reorder target type");
-    }
+    DataType dt = data_type_of(md.data_type());
     int out = new_slot(s.name + "/reorder", dt, s.shape, md);
     slot(out).channels_last = s.channels_last && !s.plain();
     ++reorders;
@@ -648,7 +656,7 @@ RuntimeStats ModelRunner::stats() const {
     s.plans_built = impl_->plans_built;
     if (const Plan* p = impl_->current) {
         const PlanBuilder& b = *p->builder;
-        s.steps = const_cast<PlanBuilder&>(b).steps().size();
+        s.steps = b.steps().size();
         s.folded_nodes = b.folded;
         s.fused_nodes = b.fused;
         s.reorders = b.reorders;

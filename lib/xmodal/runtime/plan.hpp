@@ -82,6 +82,9 @@ public:
     int constant(const std::string& name, const HostTensor& t);
     // A plain view of `base` (same bytes, another shape); base must be plain.
     int alias(int base, const std::string& name, Shape shape);
+    // `base`'s bytes read through another oneDNN descriptor (strides, or NC(spatial) dims over
+    // NHWC bytes when `channels_last`); same shape as base.
+    int view(int base, const std::string& name, const dnnl::memory::desc& md, bool channels_last = false);
 
     // The slot with `id`'s data in plain dense layout and type `dtype` (default: the slot's own
     // type, with bf16 widened to f32), adding one reorder step (cached per slot) when needed.
@@ -101,17 +104,18 @@ public:
     void finish(const std::vector<int>& graph_outputs);
 
     std::vector<Step>& steps() { return steps_; }
+    const std::vector<Step>& steps() const { return steps_; }
     std::size_t arena_bytes() const { return arena_bytes_; }
     std::size_t unplanned_bytes() const { return unplanned_bytes_; }
     std::size_t folded = 0, fused = 0, reorders = 0;
 
-    // Memory object for a slot in its layout (plain: dense dims; s64/bool are not oneDNN types).
-    dnnl::memory memory_of(int id) const;
     static dnnl::memory::desc plain_md(DataType dtype, const Shape& shape);
     // The descriptor of a slot's bytes when (or once) plain, in the dims order its md uses.
     dnnl::memory::desc plain_md_of(int id, DataType dtype) const;
 
 private:
+    void share_bytes(int id, int base);  // makes slot `id` read `base`'s bytes
+
     std::shared_ptr<Device> device_;
     dnnl::stream stream_;
     DataType precision_;
@@ -148,6 +152,11 @@ using OpBuilder = std::function<std::vector<int>(NodeContext&)>;
 const OpBuilder* find_op(const std::string& op_type);
 void register_host_ops(std::map<std::string, OpBuilder>& ops);
 void register_dnnl_ops(std::map<std::string, OpBuilder>& ops);
+
+// The xmodal type of a oneDNN data type (f32, bf16, f16, s8, u8, s32).
+DataType data_type_of(dnnl::memory::data_type dt);
+// oneDNN's channels-last tag for 3-5 dims: nwc, nhwc, ndhwc.
+dnnl::memory::format_tag channels_last_tag(int ndims);
 
 // Allocation helpers shared by operators.
 std::shared_ptr<void> aligned_bytes(std::size_t bytes);
