@@ -12,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "support/opencv_letterbox.hpp"
 #include "xmodal/audio_file.hpp"
 #include "xmodal/detection.hpp"
 #include "xmodal/onnx_loader.hpp"
@@ -27,24 +28,6 @@ using xmodal::HostTensor;
 std::string shared(const std::string& rel) { return xmodal::shared_file(rel); }
 
 bool have(const std::string& path) { return std::filesystem::exists(path); }
-
-// MANIFEST preprocessing for yolox_nano: BGR, bilinear resize by r = min(416/h, 416/w), pasted
-// top-left on a 416x416 canvas of 114, CHW float 0..255.
-HostTensor yolox_input(const std::string& image_path, float* ratio = nullptr) {
-    cv::Mat image = cv::imread(image_path, cv::IMREAD_COLOR);
-    if (image.empty()) throw std::runtime_error("cannot read " + image_path);
-    float r = std::min(416.f / static_cast<float>(image.rows), 416.f / static_cast<float>(image.cols));
-    cv::Mat resized;
-    cv::resize(image, resized, cv::Size(static_cast<int>(image.cols * r), static_cast<int>(image.rows * r)), 0, 0, cv::INTER_LINEAR);
-    cv::Mat canvas(416, 416, CV_8UC3, cv::Scalar(114, 114, 114));
-    resized.copyTo(canvas(cv::Rect(0, 0, resized.cols, resized.rows)));
-    std::vector<float> chw(3 * 416 * 416);
-    for (int y = 0; y < 416; ++y)
-        for (int x = 0; x < 416; ++x)
-            for (int c = 0; c < 3; ++c) chw[(static_cast<std::size_t>(c) * 416 + y) * 416 + x] = canvas.at<cv::Vec3b>(y, x)[c];
-    if (ratio) *ratio = r;
-    return HostTensor::from_f32({1, 3, 416, 416}, chw);
-}
 
 std::vector<float> opencv_run(const std::string& model, const HostTensor& input) {
     cv::dnn::Net net = cv::dnn::readNetFromONNX(model);
@@ -77,7 +60,11 @@ TEST_P(YoloxVsOpenCV, RawOutputAndDetections) {
     const YoloxCase& c = GetParam();
     std::string model = shared("models/yolox_nano.onnx"), image = shared(std::string("media/") + c.image);
     if (!have(model) || !have(image)) GTEST_SKIP() << "needs " << model << " and " << image;
-    HostTensor input = yolox_input(image);
+    // MANIFEST preprocessing (BGR, bilinear letterbox top-left on 114, CHW 0..255) from the shipped description.
+    auto info = xmodal::load_detection_model_info(std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json");
+    cv::Mat photo = cv::imread(image, cv::IMREAD_COLOR);
+    ASSERT_FALSE(photo.empty()) << "cannot read " << image;
+    HostTensor input = HostTensor::from_f32({1, 3, 416, 416}, xmodal::testing::opencv_letterbox_chw(photo, info.input));
     auto reference = opencv_run(model, input);
 
     xmodal::ModelRunner runner(xmodal::load_onnx(model), xmodal::Device::open("cpu"));
@@ -100,8 +87,6 @@ TEST_P(YoloxVsOpenCV, RawOutputAndDetections) {
     runner.run({{"images", input}});
     EXPECT_EQ(runner.stats().plans_built, 1u);
 
-    auto info = xmodal::load_detection_model_info(std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json");
-    cv::Mat photo = cv::imread(image, cv::IMREAD_COLOR);
     xmodal::DetectionOptions options;
     options.class_agnostic_nms = true;
     const HostTensor* out = &outputs[0];

@@ -16,6 +16,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "support/opencv_letterbox.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/runtime.hpp"
 #include "xmodal/shared_paths.hpp"
@@ -24,8 +25,8 @@ namespace {
 
 using namespace xmodal;
 
-// The MANIFEST's preprocessing (letterbox top-left, pad 114, BGR, CHW, 0..255) of a real photo,
-// repeated `batch` times; random pixels where the photo is missing.
+// The MANIFEST's preprocessing of a real photo (models/yolox_nano.json: letterbox top-left on 114,
+// BGR, CHW, 0..255), repeated `batch` times; random pixels where the photo is missing.
 std::vector<float> yolox_batch(int batch) {
     std::vector<float> one(3 * 416 * 416);
     cv::Mat image = cv::imread(shared_file("media/dog.jpg"), cv::IMREAD_COLOR);
@@ -34,13 +35,11 @@ std::vector<float> yolox_batch(int batch) {
         std::uniform_real_distribution<float> pixel(0.f, 255.f);
         for (auto& v : one) v = std::round(pixel(rng));
     } else {
-        float r = std::min(416.f / static_cast<float>(image.rows), 416.f / static_cast<float>(image.cols));
-        cv::Mat resized, canvas(416, 416, CV_8UC3, cv::Scalar(114, 114, 114));
-        cv::resize(image, resized, cv::Size(static_cast<int>(image.cols * r), static_cast<int>(image.rows * r)));
-        resized.copyTo(canvas(cv::Rect(0, 0, resized.cols, resized.rows)));
-        for (int y = 0; y < 416; ++y)
-            for (int x = 0; x < 416; ++x)
-                for (int c = 0; c < 3; ++c) one[(static_cast<std::size_t>(c) * 416 + y) * 416 + x] = canvas.at<cv::Vec3b>(y, x)[c];
+        DetectionInputInfo input;
+        input.width = input.height = 416;
+        input.color_order = ColorOrder::bgr;
+        input.pad_value = {114.f, 114.f, 114.f};
+        one = testing::opencv_letterbox_chw(image, input);
     }
     std::vector<float> all;
     for (int b = 0; b < batch; ++b) all.insert(all.end(), one.begin(), one.end());

@@ -14,6 +14,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "support/opencv_letterbox.hpp"
 #include "xmodal/detection.hpp"
 #include "xmodal/error.hpp"
 
@@ -27,12 +28,9 @@ int main(int argc, char** argv) {
         cv::Mat image = cv::imread(argv[3], cv::IMREAD_COLOR);
         if (image.empty()) xmodal::fail(argv[3], ": cannot read the image");
         xmodal::ImageSize size{image.cols, image.rows};
-        auto geometry = xmodal::letterbox_geometry(info.input, size);
-        cv::Mat resized, canvas(info.input.height, info.input.width, CV_8UC3,
-                                cv::Scalar(info.input.pad_value[0], info.input.pad_value[1], info.input.pad_value[2]));
-        cv::resize(image, resized, cv::Size(geometry.resized_width, geometry.resized_height), 0, 0, cv::INTER_LINEAR);
-        resized.copyTo(canvas(cv::Rect(geometry.pad_x, geometry.pad_y, resized.cols, resized.rows)));
-        cv::Mat blob = cv::dnn::blobFromImage(canvas, 1.0, cv::Size(), cv::Scalar(), /*swapRB=*/false, /*crop=*/false, CV_32F);
+        auto chw = xmodal::testing::opencv_letterbox_chw(image, info.input);
+        int dims[] = {1, 3, info.input.height, info.input.width};
+        cv::Mat blob(4, dims, CV_32F, chw.data());
         cv::dnn::Net net = cv::dnn::readNetFromONNX(info.model);
         net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
         net.setInput(blob);
