@@ -497,6 +497,7 @@ struct ModelRunner::Impl {
     std::size_t plans_built = 0;
     Plan* current = nullptr;
     std::vector<TensorView> ordered;  // inputs in `required` order, reused per run
+    std::vector<char> given;          // which of them this run supplied
 
     std::string who() const { return model.path.empty() ? std::string("model") : model.path; }
 
@@ -594,7 +595,7 @@ DataType ModelRunner::precision() const { return impl_->precision; }
 void ModelRunner::run(const std::vector<std::pair<std::string, TensorView>>& inputs, std::vector<HostTensor>& outputs) {
     Impl& m = *impl_;
     m.ordered.resize(m.required.size());
-    for (auto& t : m.ordered) t.data = nullptr;
+    m.given.assign(m.required.size(), 0);
     for (const auto& [name, view] : inputs) {
         auto it = std::find_if(m.required.begin(), m.required.end(), [&](const ValueInfo* v) { return v->name == name; });
         if (it == m.required.end()) {
@@ -603,13 +604,13 @@ void ModelRunner::run(const std::vector<std::pair<std::string, TensorView>>& inp
             fail(m.who(), ": no input named '", name, "' (inputs: ", expected, ")");
         }
         auto k = static_cast<std::size_t>(it - m.required.begin());
-        if (m.ordered[k].data) fail(m.who(), ": input '", name, "' given twice");
+        if (m.given[k]) fail(m.who(), ": input '", name, "' given twice");
         m.check_input(**it, view);
         m.ordered[k] = view;
-        if (!m.ordered[k].data) m.ordered[k].data = "";  // empty tensors: mark as given
+        m.given[k] = 1;
     }
     for (std::size_t k = 0; k < m.required.size(); ++k)
-        if (!m.ordered[k].data) fail(m.who(), ": input '", m.required[k]->name, "' was not given");
+        if (!m.given[k]) fail(m.who(), ": input '", m.required[k]->name, "' was not given");
 
     Plan* plan = m.find_plan();
     if (!plan) plan = m.build_plan();
