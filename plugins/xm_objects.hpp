@@ -1,0 +1,60 @@
+// How xmodal elements carry objects between each other on a buffer, following DL Streamer:
+//  - one GstVideoRegionOfInterestMeta per object: roi_type = the label, x/y/w/h in frame pixels,
+//    `id` = the track id (0 until xmtrack assigns one; DL Streamer's object_id);
+//  - in its params a GstStructure named "detection" with fields
+//      label (string), label_id (int), confidence (double),
+//      x_min, y_min, x_max, y_max (double, the box normalised to 0..1 of the frame);
+//  - after xmtrack, a GstStructure named "tracking" with id (int) and state (string:
+//    "tentative", "confirmed", "predicted" = not detected on this frame, carried by the tracker).
+// Other structures users or other elements add to an ROI's params pass through untouched.
+//
+// xmdetect also marks every frame it sees with a custom meta "XmodalInferenceMeta" whose structure
+// "xmodal-inference" has `inferred` (boolean: the detector ran on this frame; false on frames that
+// `inference-interval` skipped) and `model` (string). xmtrack predicts boxes on skipped frames.
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xmodal::gst {
+
+inline constexpr const char* detection_structure_name = "detection";
+inline constexpr const char* tracking_structure_name = "tracking";
+inline constexpr const char* inference_meta_name = "XmodalInferenceMeta";
+inline constexpr const char* inference_structure_name = "xmodal-inference";
+
+// One object read from a buffer.
+struct FrameObject {
+    GstVideoRegionOfInterestMeta* meta = nullptr;  // owned by the buffer
+    std::string label;
+    int label_id = -1;
+    double confidence = 0.0;
+    double x_min = 0, y_min = 0, x_max = 0, y_max = 0;  // normalised
+    int track_id = 0;                                  // meta->id; 0 = none
+    std::string track_state;                           // "" when not tracked
+};
+
+// Objects of a frame of `width` x `height` in meta order. An ROI without a "detection" structure
+// (added by another element) still counts: its box comes from the meta's pixels, confidence 0.
+std::vector<FrameObject> read_objects(GstBuffer* buffer, int width, int height);
+
+// Adds an object; the box in frame pixels is clamped to the frame. The buffer must be writable.
+GstVideoRegionOfInterestMeta* add_object(GstBuffer* buffer, int width, int height, const std::string& label,
+                                         int label_id, double confidence, double x1, double y1, double x2, double y2);
+
+// Sets the track id (meta->id) and the "tracking" structure (replacing any earlier one).
+void set_tracking(GstVideoRegionOfInterestMeta* meta, int track_id, const char* state);
+
+// Removes every ROI meta of the buffer (xmtrack replaces the detector's list by its tracks).
+void remove_objects(GstBuffer* buffer);
+
+// The inference marker: registers the custom meta on first use.
+void mark_inference(GstBuffer* buffer, bool inferred, const std::string& model);
+// nullopt when no xmodal detector marked the buffer.
+std::optional<bool> inference_ran(GstBuffer* buffer);
+
+}  // namespace xmodal::gst
