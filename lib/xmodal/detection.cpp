@@ -190,23 +190,8 @@ std::string resolve_path(const Object& o, const char* key, const std::string& va
     return p.is_absolute() ? value : (std::filesystem::path(base_dir) / p).string();
 }
 
-// One label per line; line i names class i, so an empty line (other than a final newline) is an
-// error: it would shift every following class.
 std::vector<std::string> read_labels_file(const Object& o, const std::string& path) {
-    std::ifstream in(path);
-    if (!in) fail(o.source(), ": labels: cannot open labels file '", path, "'");
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) {
-        const auto first = line.find_first_not_of(" \t\r");
-        const auto last = line.find_last_not_of(" \t\r");
-        lines.push_back(first == std::string::npos ? "" : line.substr(first, last - first + 1));
-    }
-    if (lines.empty()) fail(o.source(), ": labels: labels file '", path, "' is empty");
-    for (std::size_t i = 0; i < lines.size(); ++i)
-        if (lines[i].empty())
-            fail(o.source(), ": labels: labels file '", path, "' line ", i + 1,
-                 " is empty (each line names the next class id, so an empty line would shift all that follow)");
-    return lines;
+    return load_labels_file(path, o.source() + ": labels");
 }
 
 std::vector<std::string> read_labels(const Object& o, const std::string& base_dir) {
@@ -405,6 +390,25 @@ const OutputTensorView& check_output(const DetectionModelInfo& info, std::span<c
 }
 
 }  // namespace
+
+// One label per line; line i names class i, so an empty line (other than a final newline) is an
+// error: it would shift every following class.
+std::vector<std::string> load_labels_file(const std::string& path, const std::string& who) {
+    std::ifstream in(path);
+    if (!in) fail(who, ": cannot open labels file '", path, "'");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+        const auto first = line.find_first_not_of(" \t\r");
+        const auto last = line.find_last_not_of(" \t\r");
+        lines.push_back(first == std::string::npos ? "" : line.substr(first, last - first + 1));
+    }
+    if (lines.empty()) fail(who, ": labels file '", path, "' is empty");
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].empty())
+            fail(who, ": labels file '", path, "' line ", i + 1,
+                 " is empty (each line names the next class id, so an empty line would shift all that follow)");
+    return lines;
+}
 
 std::vector<std::string> DetectionModelInfo::output_tensor_names() const {
     if (output.head == DetectionHead::ssd) return {output.boxes_tensor, output.scores_tensor};

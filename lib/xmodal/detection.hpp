@@ -142,6 +142,10 @@ std::vector<Detection> decode_detections(const DetectionModelInfo& info, std::sp
 std::vector<Detection> decode_detections(const DetectionModelInfo& info, std::span<const HostTensor* const> outputs,
                                          std::int64_t batch_index, ImageSize image, const DetectionOptions& options);
 
+// A labels file: one label per line, line i names class i (empty lines are errors: they would
+// shift every following class). Errors start with `who` (e.g. "xmdetect0: labels").
+std::vector<std::string> load_labels_file(const std::string& path, const std::string& who);
+
 // Label ids for label names (e.g. a "classes=car,bus" property); throws naming an unknown name.
 std::vector<int> find_label_ids(const DetectionModelInfo& info, const std::vector<std::string>& names);
 

@@ -15,11 +15,16 @@ namespace xmodal {
 //  rgb/bgr: 3 bytes per pixel; rgbx/bgrx/rgba/bgra: 4 bytes per pixel (x: padding byte, a: alpha).
 enum class PixelFormat : std::uint8_t { i420, nv12, rgb, bgr, rgbx, bgrx, rgba, bgra };
 
+// How YUV formats encode colour (GStreamer's colorimetry matrix and range); ignored for RGB formats.
+enum class YuvMatrix : std::uint8_t { bt601, bt709 };
+
 struct VideoFrameView {
     PixelFormat format = PixelFormat::i420;
     int width = 0, height = 0;
     std::array<std::uint8_t*, 3> planes{};  // unused planes are null
     std::array<int, 3> strides{};           // bytes per row of each plane
+    YuvMatrix yuv_matrix = YuvMatrix::bt601;
+    bool yuv_full_range = false;  // false: Y in 16..235, UV in 16..240 (what decoders deliver)
 };
 
 // "I420", "NV12", "RGB", "BGR", "RGBx", "BGRx", "RGBA", "BGRA" (GStreamer's format strings).

@@ -1,0 +1,141 @@
+#include "xmodal/object_detector.hpp"
+
+#include <filesystem>
+
+#include "xmodal/device.hpp"
+#include "xmodal/error.hpp"
+#include "xmodal/runtime.hpp"
+#include "xmodal/video_preprocess.hpp"
+
+namespace xmodal {
+
+struct ObjectDetector::Impl {
+    DetectionModelInfo info;
+    std::string model_path;
+    DetectionOptions decode_options;
+    std::unique_ptr<ModelRunner> runner;
+    std::string input_name;
+    bool batchable = true;  // false: the model is fixed to batch 1, frames run one by one
+    std::vector<std::unique_ptr<DetectionPreprocessor>> preprocessors;  // one per batch slot
+    std::vector<float> input;                                           // the batch, model layout
+    std::vector<HostTensor> outputs;
+};
+
+namespace {
+
+void check_unit_interval(float value, const char* name) {
+    if (!(value >= 0.f && value <= 1.f)) fail(name, ": expected a value in [0, 1], got ", value);
+}
+
+}  // namespace
+
+ObjectDetector::ObjectDetector(const ObjectDetectorOptions& options) : impl_(std::make_unique<Impl>()) {
+    check_unit_interval(options.threshold, "threshold");
+    check_unit_interval(options.nms_threshold, "nms-threshold");
+    if (options.model_info.empty()) fail("model-info: no model description given (a JSON file, see docs/MODEL_INFO.md)");
+    Impl& d = *impl_;
+    d.info = load_detection_model_info(options.model_info);
+    if (!options.labels.empty()) d.info.labels = load_labels_file(options.labels, "labels");
+    d.model_path = options.model.empty() ? d.info.model : options.model;
+    if (d.model_path.empty())
+        fail("model: no model given, and ", d.info.source, " names none (its \"model\" key)");
+    if (!std::filesystem::is_regular_file(d.model_path))
+        fail("model: file '", d.model_path, "' does not exist or is not a file");
+    if (d.info.input.layout != ChannelLayout::nchw && d.info.input.layout != ChannelLayout::nhwc)
+        fail(d.info.source, ": input.layout: unsupported");
+
+    d.decode_options.score_threshold = options.threshold;
+    d.decode_options.nms_iou_threshold = options.nms_threshold;
+    d.decode_options.class_agnostic_nms = options.class_agnostic_nms;
+    d.decode_options.max_detections = options.max_detections;
+    if (!options.classes.empty()) d.decode_options.class_filter = find_label_ids(d.info, options.classes);
+
+    auto device = Device::open(options.device);
+    DataType precision = DataType::f32;
+    if (options.precision == PrecisionChoice::bf16 ||
+        (options.precision == PrecisionChoice::automatic && device->native_bf16()))
+        precision = DataType::bf16;
+    d.runner = std::make_unique<ModelRunner>(load_model(d.model_path), device, RuntimeOptions{.precision = precision});
+
+    // The input the description names (or the model's only one), with the declared size.
+    const auto& inputs = d.runner->inputs();
+    if (d.info.input.tensor.empty()) {
+        if (inputs.size() != 1)
+            fail(d.info.source, ": input.tensor: the model '", d.model_path, "' has ", inputs.size(),
+                 " inputs, so the description must name one");
+        d.input_name = inputs[0].name;
+    } else {
+        d.input_name = d.info.input.tensor;
+        bool found = false;
+        for (const auto& in : inputs) found = found || in.name == d.input_name;
+        if (!found) fail(d.info.source, ": input.tensor: the model '", d.model_path, "' has no input '", d.input_name, "'");
+    }
+
+    // A model exported with a fixed batch of 1 often hard-codes it in later Reshapes too, so a
+    // bigger batch would run but mix images; such models get their frames one at a time.
+    for (const auto& in : inputs)
+        if (in.name == d.input_name && !in.shape.empty() && in.shape[0].known() && in.shape[0].value == 1)
+            d.batchable = false;
+
+    // One run on a blank frame now builds the batch-1 plan and checks the model's outputs against
+    // the description (label count, strides), so a mismatch is reported when the detector is made
+    // (the element's state change), not on the first frame.
+    const int w = d.info.input.width, h = d.info.input.height;
+    std::vector<std::uint8_t> blank(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3, 114);
+    VideoFrameView frame;
+    frame.format = PixelFormat::rgb, frame.width = w, frame.height = h;
+    frame.planes[0] = blank.data(), frame.strides[0] = w * 3;
+    detect(std::span<const VideoFrameView>(&frame, 1));
+}
+
+ObjectDetector::~ObjectDetector() = default;
+
+const DetectionModelInfo& ObjectDetector::info() const { return impl_->info; }
+const std::string& ObjectDetector::model_path() const { return impl_->model_path; }
+bool ObjectDetector::batchable() const { return impl_->batchable; }
+std::string ObjectDetector::precision_name() const { return std::string(dtype_name(impl_->runner->precision())); }
+
+std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const VideoFrameView> frames) {
+    Impl& d = *impl_;
+    if (frames.empty()) return {};
+    if (!d.batchable && frames.size() > 1) {
+        std::vector<std::vector<Detection>> result;
+        for (const auto& frame : frames) result.push_back(std::move(detect(std::span(&frame, 1))[0]));
+        return result;
+    }
+    const auto batch = frames.size();
+    while (d.preprocessors.size() < batch) d.preprocessors.push_back(std::make_unique<DetectionPreprocessor>(d.info.input));
+    const std::size_t per_image = d.preprocessors[0]->image_elements();
+    d.input.resize(per_image * batch);
+    for (std::size_t i = 0; i < batch; ++i)
+        d.preprocessors[i]->convert(frames[i], std::span<float>(d.input).subspan(i * per_image, per_image));
+
+    const std::int64_t b = static_cast<std::int64_t>(batch), h = d.info.input.height, w = d.info.input.width;
+    const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
+    d.runner->run({{d.input_name, TensorView{DataType::f32, shape, d.input.data()}}}, d.outputs);
+
+    // decode_detections wants the outputs in the description's order, found by name.
+    const auto names = d.info.output_tensor_names();
+    std::vector<const HostTensor*> ordered;
+    const auto& graph_outputs = d.runner->outputs();
+    for (std::size_t k = 0; k < names.size(); ++k) {
+        std::size_t index = k;  // "" = the model's k-th output
+        if (!names[k].empty()) {
+            index = graph_outputs.size();
+            for (std::size_t j = 0; j < graph_outputs.size(); ++j)
+                if (graph_outputs[j].name == names[k]) index = j;
+        }
+        if (index >= graph_outputs.size()) {
+            if (names[k].empty()) fail(d.info.source, ": output: the model '", d.model_path, "' has no output #", k);
+            fail(d.info.source, ": output: the model '", d.model_path, "' has no output '", names[k], "'");
+        }
+        ordered.push_back(&d.outputs[index]);
+    }
+    std::vector<std::vector<Detection>> result(batch);
+    for (std::size_t i = 0; i < batch; ++i)
+        result[i] = decode_detections(d.info, ordered, static_cast<std::int64_t>(i), {frames[i].width, frames[i].height},
+                                      d.decode_options);
+    return result;
+}
+
+}  // namespace xmodal

@@ -1,0 +1,182 @@
+#include "xmodal/video_preprocess.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+extern "C" {
+#include <libswscale/swscale.h>
+}
+
+#include "xmodal/error.hpp"
+
+namespace xmodal {
+
+namespace {
+
+AVPixelFormat av_format(PixelFormat format) {
+    switch (format) {
+        case PixelFormat::i420: return AV_PIX_FMT_YUV420P;
+        case PixelFormat::nv12: return AV_PIX_FMT_NV12;
+        case PixelFormat::rgb: return AV_PIX_FMT_RGB24;
+        case PixelFormat::bgr: return AV_PIX_FMT_BGR24;
+        case PixelFormat::rgbx: return AV_PIX_FMT_RGB0;
+        case PixelFormat::bgrx: return AV_PIX_FMT_BGR0;
+        case PixelFormat::rgba: return AV_PIX_FMT_RGBA;
+        case PixelFormat::bgra: return AV_PIX_FMT_BGRA;
+    }
+    return AV_PIX_FMT_NONE;
+}
+
+}  // namespace
+
+DetectionPreprocessor::DetectionPreprocessor(const DetectionInputInfo& input) : input_(input) {
+    if (input_.width <= 0 || input_.height <= 0)
+        fail("detection preprocessing: model input size ", input_.width, "x", input_.height, " is not positive");
+}
+
+DetectionPreprocessor::~DetectionPreprocessor() { sws_freeContext(scaler_); }
+
+std::size_t DetectionPreprocessor::image_elements() const {
+    return 3 * static_cast<std::size_t>(input_.width) * static_cast<std::size_t>(input_.height);
+}
+
+namespace {
+
+// OpenCV's cv::resize INTER_LINEAR coefficients along one axis (resizeGeneric / computeResizeAreaTab's
+// sibling in imgproc/resize.cpp): source position (d + 0.5) * ratio - 0.5 in float, clamped at the
+// borders with the fraction zeroed, weights rounded to 1/2048 each.
+void linear_taps(int source_size, int resized_size, std::vector<int>& index, std::vector<short>& weight0,
+                 std::vector<short>& weight1) {
+    const double ratio = 1.0 / (static_cast<double>(resized_size) / source_size);
+    index.resize(static_cast<std::size_t>(resized_size));
+    weight0.resize(index.size()), weight1.resize(index.size());
+    for (int d = 0; d < resized_size; ++d) {
+        float f = static_cast<float>((d + 0.5) * ratio - 0.5);
+        int s = static_cast<int>(std::floor(f));
+        f -= static_cast<float>(s);
+        if (s < 0) f = 0, s = 0;
+        if (s >= source_size - 1) f = 0, s = source_size - 1;
+        index[static_cast<std::size_t>(d)] = s;
+        weight0[static_cast<std::size_t>(d)] = static_cast<short>(std::lround((1.f - f) * 2048));
+        weight1[static_cast<std::size_t>(d)] = static_cast<short>(std::lround(f * 2048));
+    }
+}
+
+}  // namespace
+
+LetterboxGeometry DetectionPreprocessor::convert(const VideoFrameView& frame, std::span<float> destination) {
+    check_frame_view(frame, "detection preprocessing: input frame");
+    if (destination.size() < image_elements())
+        fail("detection preprocessing: destination holds ", destination.size(), " floats, the model input needs ",
+             image_elements(), " (3x", input_.height, "x", input_.width, ")");
+    const LetterboxGeometry geometry = letterbox_geometry(input_, {frame.width, frame.height});
+    const int rw = geometry.resized_width, rh = geometry.resized_height;
+
+    // Source pixels as packed bytes: where channel c of the model (in its colour order) sits.
+    const std::uint8_t* source = frame.planes[0];
+    int source_stride = frame.strides[0], pixel_bytes = packed_pixel_bytes(frame.format);
+    std::array<int, 3> channel_offset{0, 1, 2};
+    const bool model_rgb = input_.color_order == ColorOrder::rgb;
+    switch (frame.format) {
+        case PixelFormat::rgb:
+        case PixelFormat::rgbx:
+        case PixelFormat::rgba: channel_offset = model_rgb ? std::array{0, 1, 2} : std::array{2, 1, 0}; break;
+        case PixelFormat::bgr:
+        case PixelFormat::bgrx:
+        case PixelFormat::bgra: channel_offset = model_rgb ? std::array{2, 1, 0} : std::array{0, 1, 2}; break;
+        case PixelFormat::i420:
+        case PixelFormat::nv12: {
+            if (scaler_ == nullptr || scaler_format_ != frame.format || scaler_width_ != frame.width ||
+                scaler_height_ != frame.height || scaler_matrix_ != frame.yuv_matrix ||
+                scaler_full_range_ != frame.yuv_full_range) {
+                sws_freeContext(scaler_);
+                // Same size: a colour conversion only. ACCURATE_RND + FULL_CHR_H_INT: exact rounding
+                // and interpolated chroma rather than swscale's fastest approximations.
+                scaler_ = sws_getContext(frame.width, frame.height, av_format(frame.format), frame.width, frame.height,
+                                         model_rgb ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR24,
+                                         SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr);
+                if (scaler_ == nullptr)
+                    fail("detection preprocessing: libswscale cannot convert ", pixel_format_name(frame.format), " ",
+                         frame.width, "x", frame.height, " to packed RGB");
+                const int* coefficients =
+                    sws_getCoefficients(frame.yuv_matrix == YuvMatrix::bt709 ? SWS_CS_ITU709 : SWS_CS_ITU601);
+                sws_setColorspaceDetails(scaler_, coefficients, frame.yuv_full_range ? 1 : 0, coefficients, 1, 0,
+                                         1 << 16, 1 << 16);
+                scaler_format_ = frame.format, scaler_width_ = frame.width, scaler_height_ = frame.height;
+                scaler_matrix_ = frame.yuv_matrix, scaler_full_range_ = frame.yuv_full_range;
+            }
+            converted_.resize(static_cast<std::size_t>(frame.width) * static_cast<std::size_t>(frame.height) * 3);
+            const std::uint8_t* const source_planes[4] = {frame.planes[0], frame.planes[1], frame.planes[2], nullptr};
+            const int source_strides[4] = {frame.strides[0], frame.strides[1], frame.strides[2], 0};
+            std::uint8_t* const converted_planes[4] = {converted_.data(), nullptr, nullptr, nullptr};
+            const int converted_strides[4] = {frame.width * 3, 0, 0, 0};
+            if (sws_scale(scaler_, source_planes, source_strides, 0, frame.height, converted_planes, converted_strides) !=
+                frame.height)
+                fail("detection preprocessing: libswscale did not convert the ", pixel_format_name(frame.format), " ",
+                     frame.width, "x", frame.height, " frame");
+            source = converted_.data(), source_stride = frame.width * 3, pixel_bytes = 3;
+            break;
+        }
+    }
+
+    if (taps_source_width_ != frame.width || taps_source_height_ != frame.height || taps_width_ != rw || taps_height_ != rh) {
+        linear_taps(frame.width, rw, x_taps_.index, x_taps_.weight0, x_taps_.weight1);
+        linear_taps(frame.height, rh, y_taps_.index, y_taps_.weight0, y_taps_.weight1);
+        taps_source_width_ = frame.width, taps_source_height_ = frame.height, taps_width_ = rw, taps_height_ = rh;
+    }
+
+    // value = (pixel - mean) * scale per model channel; padding pixels take pad_value.
+    const int W = input_.width, H = input_.height;
+    std::array<float, 3> padded{};
+    std::array<float, 256 * 3> lookup{};  // per channel, every byte value already normalised
+    for (std::size_t c = 0; c < 3; ++c) {
+        padded[c] = (input_.pad_value[c] - input_.mean[c]) * input_.scale[c];
+        for (int v = 0; v < 256; ++v) lookup[c * 256 + static_cast<std::size_t>(v)] = (static_cast<float>(v) - input_.mean[c]) * input_.scale[c];
+    }
+    const int x0 = geometry.pad_x, y0 = geometry.pad_y;
+    const bool planar = input_.layout == ChannelLayout::nchw;
+    const std::size_t plane = static_cast<std::size_t>(W) * static_cast<std::size_t>(H);
+    float* out = destination.data();
+    auto store = [&](int x, int y, std::size_t c, float value) {
+        const std::size_t pixel = static_cast<std::size_t>(y) * static_cast<std::size_t>(W) + static_cast<std::size_t>(x);
+        if (planar)
+            out[c * plane + pixel] = value;
+        else
+            out[pixel * 3 + c] = value;
+    };
+    const int last_x = frame.width - 1;
+    for (int y = 0; y < H; ++y) {
+        const int ry = y - y0;
+        if (ry < 0 || ry >= rh) {
+            for (int x = 0; x < W; ++x)
+                for (std::size_t c = 0; c < 3; ++c) store(x, y, c, padded[c]);
+            continue;
+        }
+        const int sy = y_taps_.index[static_cast<std::size_t>(ry)];
+        const std::uint8_t* row0 = source + static_cast<std::ptrdiff_t>(sy) * source_stride;
+        const std::uint8_t* row1 = source + static_cast<std::ptrdiff_t>(std::min(sy + 1, frame.height - 1)) * source_stride;
+        const int b0 = y_taps_.weight0[static_cast<std::size_t>(ry)], b1 = y_taps_.weight1[static_cast<std::size_t>(ry)];
+        for (int x = 0; x < W; ++x) {
+            const int rx = x - x0;
+            if (rx < 0 || rx >= rw) {
+                for (std::size_t c = 0; c < 3; ++c) store(x, y, c, padded[c]);
+                continue;
+            }
+            const int sx = x_taps_.index[static_cast<std::size_t>(rx)];
+            const int a0 = x_taps_.weight0[static_cast<std::size_t>(rx)], a1 = x_taps_.weight1[static_cast<std::size_t>(rx)];
+            const std::ptrdiff_t p0 = static_cast<std::ptrdiff_t>(sx) * pixel_bytes;
+            const std::ptrdiff_t p1 = static_cast<std::ptrdiff_t>(std::min(sx + 1, last_x)) * pixel_bytes;
+            for (std::size_t c = 0; c < 3; ++c) {
+                const int o = channel_offset[c];
+                const int s0 = row0[p0 + o] * a0 + row0[p1 + o] * a1;  // horizontal pass, x2048
+                const int s1 = row1[p0 + o] * a0 + row1[p1 + o] * a1;
+                // OpenCV's vertical pass for 8-bit (VResizeLinearVec_32s8u): x2048 again, rounded.
+                const int v = (((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16) + 2) >> 2;
+                store(x, y, c, lookup[c * 256 + static_cast<std::size_t>(std::clamp(v, 0, 255))]);
+            }
+        }
+    }
+    return geometry;
+}
+
+}  // namespace xmodal
