@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Detect and track vehicles and people in a video file, an RTSP stream or a V4L2 camera; write an
+# annotated MP4 and one JSON line per frame (docs/METADATA_JSON.md).
+#
+#   pipelines/detect-track.sh INPUT [OUTPUT.mp4] [OUTPUT.jsonl]
+#
+# INPUT: a file path, or a URI: file:///..., rtsp://host/stream, v4l2:///dev/video0.
+# Outputs default to out/<name>.mp4 and out/<name>.jsonl. Live inputs run until Ctrl-C (the MP4 is
+# finalised on the way out: gst-launch -e).
+#
+# Environment (defaults in brackets):
+#   XMODAL_MODEL_INFO   detector description [models/yolox_nano.json]
+#   XMODAL_DEVICE       cpu | gpu | gpu:N [cpu]
+#   XMODAL_PRECISION    f32 | bf16 | auto [auto]
+#   XMODAL_INTERVAL     run the detector on every Nth frame, the tracker predicts in between [1]
+#   XMODAL_CLASSES      labels to keep [person,bicycle,car,motorcycle,bus,truck]
+#   XMODAL_THRESHOLD    detection confidence [0.3]
+#   GST_PLUGIN_PATH     where the xmodal plugin is [build/plugins of this checkout, if built]
+#
+# The pipeline (printed before it runs):
+#   uridecodebin (video only) ! xmdetect ! xmtrack ! xmoverlay ! xmmetaconvert (JSON lines file)
+#     ! videoconvert ! x264enc ! mp4mux ! filesink
+# No videoconvert is needed before xmdetect/xmoverlay: they read I420/NV12/RGB/BGR/RGBx/BGRx directly.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    exit $([ $# -lt 1 ] && echo 2 || echo 0)
+fi
+input="$1"
+case "$input" in
+    *://*) uri="$input"; name="$(basename "${input%%\?*}")" ;;
+    *)
+        [ -f "$input" ] || { echo "detect-track: input file '$input' does not exist" >&2; exit 2; }
+        uri="file://$(realpath "$input")"; name="$(basename "$input")" ;;
+esac
+name="${name%.*}"; [ -n "$name" ] || name=stream
+mp4="${2:-out/$name.mp4}"
+jsonl="${3:-out/$name.jsonl}"
+mkdir -p "$(dirname "$mp4")" "$(dirname "$jsonl")"
+
+if [ -z "${GST_PLUGIN_PATH:-}" ] && [ -f "$repo/build/plugins/libgstxmodal.so" ]; then
+    export GST_PLUGIN_PATH="$repo/build/plugins"
+fi
+gst-inspect-1.0 xmdetect > /dev/null 2>&1 || {
+    echo "detect-track: the xmodal plugin is not found (build it with tools/setup.sh, or set GST_PLUGIN_PATH)" >&2; exit 2; }
+
+# H.264 from Debian's gstreamer1.0-plugins-ugly; MPEG-4 part 2 from gst-libav where it is missing.
+if gst-inspect-1.0 x264enc > /dev/null 2>&1; then
+    encoder="x264enc speed-preset=veryfast tune=zerolatency bitrate=2000 key-int-max=60"
+else
+    echo "detect-track: x264enc not installed (gstreamer1.0-plugins-ugly); writing MPEG-4 part 2 instead" >&2
+    encoder="avenc_mpeg4 bitrate=2000000"
+fi
+
+pipeline=(
+    uridecodebin uri="$uri" caps=video/x-raw expose-all-streams=false
+    ! xmdetect model-info="${XMODAL_MODEL_INFO:-$repo/models/yolox_nano.json}" device="${XMODAL_DEVICE:-cpu}"
+        precision="${XMODAL_PRECISION:-auto}" inference-interval="${XMODAL_INTERVAL:-1}"
+        threshold="${XMODAL_THRESHOLD:-0.3}" classes="${XMODAL_CLASSES:-person,bicycle,car,motorcycle,bus,truck}"
+    ! xmtrack
+    ! xmoverlay
+    ! xmmetaconvert location="$jsonl" source="$uri"
+    ! videoconvert ! $encoder ! h264parse ! mp4mux ! filesink location="$mp4"
+)
+if [[ "$encoder" == avenc_mpeg4* ]]; then
+    pipeline=("${pipeline[@]/h264parse/mpeg4videoparse}")
+fi
+echo "gst-launch-1.0 -e ${pipeline[*]}"
+gst-launch-1.0 -e "${pipeline[@]}"
+echo "detect-track: wrote $mp4 and $jsonl ($(wc -l < "$jsonl") JSON lines)"
