@@ -62,11 +62,8 @@ pipeline=(
     ! xmtrack
     ! xmoverlay
     ! xmmetaconvert location="$jsonl" source="$uri"
-    ! videoconvert ! $encoder ! h264parse ! mp4mux ! filesink location="$mp4"
+    ! videoconvert ! $encoder ! mp4mux ! filesink location="$mp4"
 )
-if [[ "$encoder" == avenc_mpeg4* ]]; then
-    pipeline=("${pipeline[@]/h264parse/mpeg4videoparse}")
-fi
 echo "gst-launch-1.0 -e ${pipeline[*]}"
 gst-launch-1.0 -e "${pipeline[@]}"
 echo "detect-track: wrote $mp4 and $jsonl ($(wc -l < "$jsonl") JSON lines)"

@@ -1,5 +1,6 @@
 #include "xmodal/object_detector.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "xmodal/device.hpp"
@@ -131,10 +132,19 @@ std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const Video
         }
         ordered.push_back(&d.outputs[index]);
     }
+    // f32 outputs are read in place; others (f16/bf16 models) go through the converting overload.
+    const bool all_f32 = std::all_of(ordered.begin(), ordered.end(), [](const HostTensor* t) { return t->dtype == DataType::f32; });
+    std::vector<OutputTensorView> views;
+    if (all_f32)
+        for (const HostTensor* t : ordered)
+            views.push_back({std::span<const float>(reinterpret_cast<const float*>(t->bytes.data()), static_cast<std::size_t>(t->numel())),
+                             t->shape});
     std::vector<std::vector<Detection>> result(batch);
-    for (std::size_t i = 0; i < batch; ++i)
-        result[i] = decode_detections(d.info, ordered, static_cast<std::int64_t>(i), {frames[i].width, frames[i].height},
-                                      d.decode_options);
+    for (std::size_t i = 0; i < batch; ++i) {
+        const ImageSize image{frames[i].width, frames[i].height};
+        result[i] = all_f32 ? decode_detections(d.info, views, static_cast<std::int64_t>(i), image, d.decode_options)
+                            : decode_detections(d.info, ordered, static_cast<std::int64_t>(i), image, d.decode_options);
+    }
     return result;
 }
 

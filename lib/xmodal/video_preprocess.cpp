@@ -134,45 +134,51 @@ LetterboxGeometry DetectionPreprocessor::convert(const VideoFrameView& frame, st
         for (int v = 0; v < 256; ++v) lookup[c * 256 + static_cast<std::size_t>(v)] = (static_cast<float>(v) - input_.mean[c]) * input_.scale[c];
     }
     const int x0 = geometry.pad_x, y0 = geometry.pad_y;
+    // Element (x, y, c) lives at out[c * channel_step + (y * W + x) * pixel_step].
     const bool planar = input_.layout == ChannelLayout::nchw;
-    const std::size_t plane = static_cast<std::size_t>(W) * static_cast<std::size_t>(H);
-    float* out = destination.data();
-    auto store = [&](int x, int y, std::size_t c, float value) {
-        const std::size_t pixel = static_cast<std::size_t>(y) * static_cast<std::size_t>(W) + static_cast<std::size_t>(x);
-        if (planar)
-            out[c * plane + pixel] = value;
-        else
-            out[pixel * 3 + c] = value;
+    const std::size_t channel_step = planar ? static_cast<std::size_t>(W) * static_cast<std::size_t>(H) : 1;
+    const std::size_t pixel_step = planar ? 1 : 3;
+    float* const out = destination.data();
+    auto pad_span = [&](std::size_t first_pixel, std::size_t count) {
+        for (std::size_t c = 0; c < 3; ++c) {
+            float* o = out + c * channel_step + first_pixel * pixel_step;
+            for (std::size_t i = 0; i < count; ++i) o[i * pixel_step] = padded[c];
+        }
     };
-    const int last_x = frame.width - 1;
+    // Byte offsets of the two horizontal taps, per resized column (x_taps_ in source pixels).
+    column_offsets_.resize(static_cast<std::size_t>(rw) * 2);
+    for (int rx = 0; rx < rw; ++rx) {
+        const int sx = x_taps_.index[static_cast<std::size_t>(rx)];
+        column_offsets_[static_cast<std::size_t>(rx) * 2] = sx * pixel_bytes;
+        column_offsets_[static_cast<std::size_t>(rx) * 2 + 1] = std::min(sx + 1, frame.width - 1) * pixel_bytes;
+    }
+    const std::size_t row_pixels = static_cast<std::size_t>(W);
     for (int y = 0; y < H; ++y) {
+        const std::size_t row_start = static_cast<std::size_t>(y) * row_pixels;
         const int ry = y - y0;
         if (ry < 0 || ry >= rh) {
-            for (int x = 0; x < W; ++x)
-                for (std::size_t c = 0; c < 3; ++c) store(x, y, c, padded[c]);
+            pad_span(row_start, row_pixels);
             continue;
         }
+        pad_span(row_start, static_cast<std::size_t>(x0));
+        pad_span(row_start + static_cast<std::size_t>(x0 + rw), row_pixels - static_cast<std::size_t>(x0 + rw));
         const int sy = y_taps_.index[static_cast<std::size_t>(ry)];
         const std::uint8_t* row0 = source + static_cast<std::ptrdiff_t>(sy) * source_stride;
         const std::uint8_t* row1 = source + static_cast<std::ptrdiff_t>(std::min(sy + 1, frame.height - 1)) * source_stride;
         const int b0 = y_taps_.weight0[static_cast<std::size_t>(ry)], b1 = y_taps_.weight1[static_cast<std::size_t>(ry)];
-        for (int x = 0; x < W; ++x) {
-            const int rx = x - x0;
-            if (rx < 0 || rx >= rw) {
-                for (std::size_t c = 0; c < 3; ++c) store(x, y, c, padded[c]);
-                continue;
-            }
-            const int sx = x_taps_.index[static_cast<std::size_t>(rx)];
-            const int a0 = x_taps_.weight0[static_cast<std::size_t>(rx)], a1 = x_taps_.weight1[static_cast<std::size_t>(rx)];
-            const std::ptrdiff_t p0 = static_cast<std::ptrdiff_t>(sx) * pixel_bytes;
-            const std::ptrdiff_t p1 = static_cast<std::ptrdiff_t>(std::min(sx + 1, last_x)) * pixel_bytes;
-            for (std::size_t c = 0; c < 3; ++c) {
-                const int o = channel_offset[c];
-                const int s0 = row0[p0 + o] * a0 + row0[p1 + o] * a1;  // horizontal pass, x2048
-                const int s1 = row1[p0 + o] * a0 + row1[p1 + o] * a1;
+        for (std::size_t c = 0; c < 3; ++c) {
+            const int o = channel_offset[c];
+            const float* table = &lookup[c * 256];
+            float* dst = out + c * channel_step + (row_start + static_cast<std::size_t>(x0)) * pixel_step;
+            for (int rx = 0; rx < rw; ++rx) {
+                const int p0 = column_offsets_[static_cast<std::size_t>(rx) * 2] + o;
+                const int p1 = column_offsets_[static_cast<std::size_t>(rx) * 2 + 1] + o;
+                const int a0 = x_taps_.weight0[static_cast<std::size_t>(rx)], a1 = x_taps_.weight1[static_cast<std::size_t>(rx)];
+                const int s0 = row0[p0] * a0 + row0[p1] * a1;  // horizontal pass, x2048
+                const int s1 = row1[p0] * a0 + row1[p1] * a1;
                 // OpenCV's vertical pass for 8-bit (VResizeLinearVec_32s8u): x2048 again, rounded.
                 const int v = (((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16) + 2) >> 2;
-                store(x, y, c, lookup[c * 256 + static_cast<std::size_t>(std::clamp(v, 0, 255))]);
+                dst[static_cast<std::size_t>(rx) * pixel_step] = table[std::clamp(v, 0, 255)];
             }
         }
     }

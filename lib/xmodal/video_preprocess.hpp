@@ -55,6 +55,7 @@ private:
         std::vector<short> weight0, weight1;  // in 1/2048
     };
     Taps x_taps_, y_taps_;
+    std::vector<int> column_offsets_;  // per resized column, byte offsets of its two source pixels
     int taps_source_width_ = 0, taps_source_height_ = 0, taps_width_ = 0, taps_height_ = 0;
 };
 

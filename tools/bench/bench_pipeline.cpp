@@ -82,7 +82,7 @@ std::string make_1080p_clip(const std::string& folder) {
     GError* error = nullptr;
     GstElement* p = gst_parse_launch(("filesrc location=" + photo + " ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! "
                                       "imagefreeze num-buffers=300 ! video/x-raw,framerate=30/1 ! x264enc speed-preset=veryfast "
-                                      "bitrate=8000 ! h264parse ! mp4mux ! filesink location=" + tmp).c_str(), &error);
+                                      "bitrate=8000 ! mp4mux ! filesink location=" + tmp).c_str(), &error);
     if (p == nullptr || error != nullptr) fail("xmodal-bench pipeline: cannot make the 1080p clip (is x264enc installed?)");
     gst_element_set_state(p, GST_STATE_PLAYING);
     GstBus* bus = gst_element_get_bus(p);
@@ -154,7 +154,7 @@ int pipeline_command(int argc, char** argv) {
                     // Model-only right before the pipeline: both see the same machine load.
                     model_rate = model_fps(std::string(precision) == "f32" ? f32 : bf16, input, 20);
                     const std::string description =
-                        "filesrc location=" + clip.path + " ! qtdemux ! h264parse ! avdec_h264 ! xmdetect model-info=" + model_info +
+                        "filesrc location=" + clip.path + " ! decodebin ! xmdetect model-info=" + model_info +
                         " precision=" + precision + " inference-interval=" + std::to_string(interval) +
                         " ! xmtrack ! xmoverlay ! xmmetaconvert ! application/x-json ! fakesink name=out sync=false";
                     const RunResult run = run_pipeline(description);
