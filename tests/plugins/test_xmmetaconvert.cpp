@@ -337,6 +337,22 @@ TEST(XmMetaConvert, NoMessagesByDefault) {
     gst_object_unref(bus);
 }
 
+TEST(XmMetaConvert, UserStructureNamedLikeASchemaKeyIsAStreamError) {
+    GstHarness* h = harness();
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    gst_harness_set_src_caps_str(h, video_caps);
+    GstBuffer* buffer = frame(h, 0);
+    GstVideoRegionOfInterestMeta* car = xg::add_object(buffer, width, height, "car", 2, 0.9, 0, 0, 10, 10);
+    gst_video_region_of_interest_meta_add_param(car, gst_structure_new("x", "value", G_TYPE_INT, 1, nullptr));
+    EXPECT_EQ(gst_harness_push(h, buffer), GST_FLOW_ERROR);
+    EXPECT_EQ(error_on(bus),
+              "frame JSON object 0 (\"car\"): user field \"x\" has the name of a schema key (xmodal-frame-1); rename "
+              "the structure that carries it");
+    gst_harness_teardown(h);
+    gst_object_unref(bus);
+}
+
 // Starts the element alone with `location` and returns the error posted ("" if it started).
 std::string start_error(const std::string& location) {
     GstElement* element = gst_element_factory_make("xmmetaconvert", nullptr);
