@@ -10,6 +10,7 @@
 
 #include <gst/video/video.h>
 
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -213,20 +214,23 @@ GstFlowReturn convert_frame(GstXmMetaConvert* self, GstBuffer* in, GstBuffer* js
         if (stream.file) stream.file->write_line(line);  // always compact: one document per line
         if (settings.post_messages) {
             const GstSegment& segment = GST_BASE_TRANSFORM(self)->segment;
+            const bool timed = segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(in);
             const GstClockTime pts = GST_BUFFER_PTS(in);
+            const GstClockTime running_time =
+                timed ? gst_segment_to_running_time(&segment, GST_FORMAT_TIME, pts) : GST_CLOCK_TIME_NONE;
             GstStructure* s = gst_structure_new(
-                message_name, "json", G_TYPE_STRING, text.c_str(),                                          //
-                "stream-time", G_TYPE_UINT64, gst_segment_to_stream_time(&segment, GST_FORMAT_TIME, pts),  //
-                "running-time", G_TYPE_UINT64, gst_segment_to_running_time(&segment, GST_FORMAT_TIME, pts),  //
-                nullptr);
+                message_name, "json", G_TYPE_STRING, text.c_str(),                                                 //
+                "stream-time", G_TYPE_UINT64, frame.timestamp_ns.value_or(GST_CLOCK_TIME_NONE),  //
+                "running-time", G_TYPE_UINT64, running_time, nullptr);
             gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
         }
         if (json_out != nullptr) {
-            std::string payload = text;
-            payload.push_back('\n');
-            const gsize size = payload.size();
-            gst_buffer_append_memory(json_out, gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, g_memdup2(payload.data(), size),
-                                                                      size, 0, size, nullptr, nullptr));
+            const gsize size = text.size() + 1;
+            auto* data = static_cast<char*>(g_malloc(size));
+            std::memcpy(data, text.data(), text.size());
+            data[text.size()] = '\n';
+            gst_buffer_append_memory(json_out,
+                                     gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, data, size, 0, size, data, g_free));
         }
     } catch (const xmodal::Error& e) {
         GST_ELEMENT_ERROR(self, STREAM, FAILED, ("%s", e.what()), ("frame %" G_GUINT64_FORMAT, stream.frame_number));

@@ -322,6 +322,7 @@ TEST(XmMetaConvert, PostsAnElementMessagePerFrame) {
         gst_message_unref(message);
     }
     EXPECT_EQ(gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT), nullptr);
+    gst_bus_set_flushing(bus, TRUE);  // drops queued messages: they hold the element
     gst_harness_teardown(h);
     gst_object_unref(bus);
 }
@@ -333,6 +334,7 @@ TEST(XmMetaConvert, NoMessagesByDefault) {
     gst_harness_set_src_caps_str(h, video_caps);
     ASSERT_EQ(gst_harness_push(h, frame_with_objects(h, 0)), GST_FLOW_OK);
     EXPECT_EQ(gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT), nullptr);
+    gst_bus_set_flushing(bus, TRUE);  // drops queued messages: they hold the element
     gst_harness_teardown(h);
     gst_object_unref(bus);
 }
@@ -349,6 +351,7 @@ TEST(XmMetaConvert, UserStructureNamedLikeASchemaKeyIsAStreamError) {
     EXPECT_EQ(error_on(bus),
               "frame JSON object 0 (\"car\"): user field \"x\" has the name of a schema key (xmodal-frame-1); rename "
               "the structure that carries it");
+    gst_bus_set_flushing(bus, TRUE);  // drops queued messages: they hold the element
     gst_harness_teardown(h);
     gst_object_unref(bus);
 }
@@ -363,6 +366,7 @@ std::string start_error(const std::string& location) {
     std::string error = error_on(bus);
     EXPECT_EQ(ret == GST_STATE_CHANGE_FAILURE, !error.empty()) << error;
     gst_element_set_state(element, GST_STATE_NULL);
+    gst_bus_set_flushing(bus, TRUE);  // drops queued messages: they hold the element
     gst_object_unref(element);
     gst_object_unref(bus);
     return error;
