@@ -384,6 +384,21 @@ TEST(XmMetaConvert, UnwritableLocationFailsAtStateChange) {
     std::filesystem::remove(ok);
 }
 
+TEST(XmMetaConvert, FullDiskIsAnErrorNamingTheFile) {
+    ASSERT_TRUE(std::filesystem::exists("/dev/full"));
+    GstHarness* h = harness("location=/dev/full");
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    gst_harness_set_src_caps_str(h, video_caps);
+    ASSERT_EQ(gst_harness_push(h, frame(h, 0)), GST_FLOW_OK);  // buffered: the flush at EOS finds out
+    gst_harness_push_event(h, gst_event_new_eos());
+    EXPECT_EQ(error_on(bus),
+              "xmmetaconvert location: cannot write to JSON lines file \"/dev/full\": No space left on device");
+    gst_bus_set_flushing(bus, TRUE);  // drops queued messages: they hold the element
+    gst_harness_teardown(h);
+    gst_object_unref(bus);
+}
+
 TEST(XmMetaConvert, PropertiesAreDocumentedWithRangesAndDefaults) {
     GstElement* element = gst_element_factory_make("xmmetaconvert", nullptr);
     ASSERT_NE(element, nullptr);
