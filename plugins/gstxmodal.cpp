@@ -8,6 +8,7 @@
 #include <gst/gst.h>
 
 #include "gstxmdetect.hpp"
+#include "gstxmmetaconvert.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -31,6 +32,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     // xmaudio, xmfuse, xmflow): GST_ELEMENT_REGISTER(name, plugin) for each.
     gboolean ok = TRUE;
     ok &= GST_ELEMENT_REGISTER(xmdetect, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmmetaconvert, plugin);
     return ok;
 }
 
