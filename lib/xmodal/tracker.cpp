@@ -18,6 +18,12 @@ constexpr double min_box_size = 1.0;  // pixels; keeps predicted boxes from coll
 
 TrackBox box_of(const Detection& d) { return {d.x1, d.y1, d.x2, d.y2}; }
 
+// centre x, centre y, width, height -> corners.
+TrackBox box_of_axes(const double* p) {
+    return {static_cast<float>(p[0] - p[2] / 2), static_cast<float>(p[1] - p[3] / 2),
+            static_cast<float>(p[0] + p[2] / 2), static_cast<float>(p[1] + p[3] / 2)};
+}
+
 void check_fraction(float value, const char* name) {
     if (!(value >= 0.f && value <= 1.f)) fail("tracker: ", name, " ", value, " is out of range, expected 0..1");
 }
@@ -71,12 +77,6 @@ std::vector<Track> MultiObjectTracker::tracks() const {
     return out;
 }
 
-// The box of a track is its filter state: centre and size, width on axis 2, height on axis 3.
-static TrackBox box_of_axes(const double* p) {
-    return {static_cast<float>(p[0] - p[2] / 2), static_cast<float>(p[1] - p[3] / 2),
-            static_cast<float>(p[0] + p[2] / 2), static_cast<float>(p[1] + p[3] / 2)};
-}
-
 void MultiObjectTracker::predict_all() {
     for (Slot& slot : slots_) {
         const double w = slot.axes[2].position, h = slot.axes[3].position;
@@ -86,8 +86,7 @@ void MultiObjectTracker::predict_all() {
             const double scale = (a % 2 == 0) ? w : h;  // x and width scale with width, y and height with height
             // A track not seen on the latest update keeps its size: a size trend extrapolated over
             // many unseen frames would shrink or blow up the box it has to be re-found with.
-            if (a >= 2 && slot.track.state != TrackState::confirmed && slot.track.state != TrackState::tentative)
-                axis.velocity = 0;
+            if (a >= 2 && slot.track.state == TrackState::lost) axis.velocity = 0;
             const double qp = position_noise * scale, qv = velocity_noise * scale;
             // x' = F x, P' = F P F^T + Q with F = [[1, 1], [0, 1]].
             axis.position += axis.velocity;
@@ -148,7 +147,7 @@ void MultiObjectTracker::correct(Slot& slot, const Detection& d) {
 
 void MultiObjectTracker::start_track(const Detection& d) {
     Slot slot;
-    const double size[4] = {std::max<double>(d.x2 - d.x1, min_box_size), std::max<double>(d.y2 - d.y1, min_box_size)};
+    const double size[2] = {std::max<double>(d.x2 - d.x1, min_box_size), std::max<double>(d.y2 - d.y1, min_box_size)};
     const double centre_size[4] = {(d.x1 + d.x2) / 2.0, (d.y1 + d.y2) / 2.0, size[0], size[1]};
     for (int a = 0; a < 4; ++a) {
         const double scale = (a % 2 == 0) ? size[0] : size[1];
@@ -212,9 +211,6 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
         else if (score >= options_.low_threshold)
             low.push_back(static_cast<int>(i));
     }
-    // Which tracks were followed before this frame decides stage 2 and what a miss means.
-    std::vector<TrackState> before(slots_.size());
-    for (std::size_t t = 0; t < slots_.size(); ++t) before[t] = slots_[t].track.state;
     std::vector<char> track_matched(slots_.size(), 0), det_matched(detections.size(), 0);
     auto apply = [&](const std::vector<std::pair<int, int>>& pairs) {
         for (auto [d, t] : pairs) {
@@ -233,10 +229,12 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
 
     // Stage 2: low-score detections against the followed tracks stage 1 left. Lost and tentative
     // tracks are not offered: a low score is weak evidence, enough to continue a track that was
-    // there a frame ago, too weak to revive or to confirm one (as ByteTrack).
+    // there a frame ago, too weak to revive or to confirm one (as ByteTrack). An unmatched track
+    // still has the state it had before this frame.
     std::vector<int> followed_left;
     for (std::size_t t = 0; t < slots_.size(); ++t)
-        if (!track_matched[t] && before[t] == TrackState::confirmed) followed_left.push_back(static_cast<int>(t));
+        if (!track_matched[t] && slots_[t].track.state == TrackState::confirmed)
+            followed_left.push_back(static_cast<int>(t));
     apply(match(detections, low, followed_left));
 
     // Misses: a tentative track dies at once (a flash of false positives), a followed one is lost.

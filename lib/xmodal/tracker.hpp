@@ -93,6 +93,9 @@ public:
     const TrackerOptions& options() const { return options_; }
 
 private:
+    // ByteTrack's 8-state filter splits exactly into four 2-state filters, one per box coordinate:
+    // the motion, the measurement and the (diagonal) noise matrices never couple coordinates, so
+    // the covariance stays block-diagonal. Four 2x2 filters are the same numbers for less code.
     struct Axis {  // 1-D constant-velocity filter: position, velocity, 2x2 covariance
         double position = 0, velocity = 0;
         double var_position = 0, cov = 0, var_velocity = 0;
