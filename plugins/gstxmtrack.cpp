@@ -107,12 +107,18 @@ static gboolean gst_xm_track_stop(GstBaseTransform* trans) {
 
 static gboolean gst_xm_track_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* /*outcaps*/) {
     GstXmTrack* self = GST_XM_TRACK(trans);
-    if (!gst_video_info_from_caps(&self->info, incaps)) {
+    GstVideoInfo info;
+    if (!gst_video_info_from_caps(&info, incaps)) {
         gchar* text = gst_caps_to_string(incaps);
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("xmtrack: caps %s are not raw video with a size", text), (nullptr));
         g_free(text);
         return FALSE;
     }
+    // Tracks live in pixels: after a resolution change their boxes mean nothing.
+    const bool resized = GST_VIDEO_INFO_WIDTH(&self->info) != GST_VIDEO_INFO_WIDTH(&info) ||
+                         GST_VIDEO_INFO_HEIGHT(&self->info) != GST_VIDEO_INFO_HEIGHT(&info);
+    if (resized && self->tracker != nullptr) self->tracker->reset();
+    self->info = info;
     return TRUE;
 }
 
@@ -137,6 +143,10 @@ static GstFlowReturn gst_xm_track_transform_ip(GstBaseTransform* trans, GstBuffe
     if (inferred.has_value() && !*inferred) {
         xmodal::gst::remove_objects(buffer);
         for (const xmodal::Track& t : self->tracker->predict_frame()) {
+            // A track predicted out of the picture has left it: no empty ROI for it.
+            if (t.box.x2 <= 0.f || t.box.y2 <= 0.f || t.box.x1 >= static_cast<float>(width) ||
+                t.box.y1 >= static_cast<float>(height))
+                continue;
             GstVideoRegionOfInterestMeta* roi = xmodal::gst::add_object(
                 buffer, width, height, t.label, t.label_id, t.confidence, t.box.x1, t.box.y1, t.box.x2, t.box.y2);
             xmodal::gst::set_tracking(roi, t.id, "predicted");

@@ -258,6 +258,42 @@ TEST_F(XmTrack, SkippedFramesCarryPredictedBoxes) {
     gst_object_unref(element);
 }
 
+TEST_F(XmTrack, PredictionsThatLeaveThePictureAreNotOutput) {
+    GstElement* element = make_track(2);
+    GstHarness* h = harness_for(element);
+    // 40x30, +8 px per frame: x1 = 200 + 8 f reaches the right edge (320) at frame 15.
+    auto box_at = [](int f) { return Box{200.0 + 8 * f, 100, 240.0 + 8 * f, 130}; };
+    for (int f = 0; f < 10; ++f) push_pull(h, frame_with({{box_at(f), 0.9}}, 1));
+    for (int f = 10; f <= 20; ++f) {
+        const auto objects = push_pull(h, frame_with({}, 0));
+        if (f <= 13) {
+            ASSERT_EQ(objects.size(), 1u) << "frame " << f;
+            // The velocity estimate still lags a little after 10 frames: a few px behind.
+            EXPECT_NEAR(objects[0].x_min * width, box_at(f).x1, 4.0) << "frame " << f;
+            if (f >= 11) {
+                EXPECT_EQ(objects[0].x_max * width, width) << "frame " << f;  // clamped to the picture
+            }
+        } else if (f >= 16) {
+            EXPECT_TRUE(objects.empty()) << "frame " << f;
+        }
+    }
+    gst_harness_teardown(h);
+    gst_object_unref(element);
+}
+
+TEST_F(XmTrack, ResolutionChangeResetsTheTracker) {
+    GstElement* element = make_track(2);
+    GstHarness* h = harness_for(element);
+    for (int f = 0; f < 3; ++f) push_pull(h, frame_with({{moving_box(f), 0.9}}, 1));
+    EXPECT_EQ(push_pull(h, frame_with({}, 0)).size(), 1u);
+    gst_harness_set_src_caps_str(h, caps_string("I420").c_str());  // same size: tracks stay
+    EXPECT_EQ(push_pull(h, frame_with({}, 0)).size(), 1u);
+    gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=640,height=480,framerate=30/1");
+    EXPECT_TRUE(push_pull(h, frame_with({}, 0)).empty());
+    gst_harness_teardown(h);
+    gst_object_unref(element);
+}
+
 TEST_F(XmTrack, FlushResetsTheTracker) {
     GstElement* element = make_track(2);
     GstHarness* h = harness_for(element);
