@@ -14,9 +14,9 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xmodal/detection.hpp"
@@ -93,7 +93,8 @@ public:
     const TrackerOptions& options() const { return options_; }
 
 private:
-    // ByteTrack's 8-state filter splits exactly into four 2-state filters, one per box coordinate:
+    // The 8-state filter (cx, cy, w, h and velocities: BoT-SORT's box form of ByteTrack's filter)
+    // splits exactly into four 2-state filters, one per box coordinate:
     // the motion, the measurement and the (diagonal) noise matrices never couple coordinates, so
     // the covariance stays block-diagonal. Four 2x2 filters are the same numbers for less code.
     struct Axis {  // 1-D constant-velocity filter: position, velocity, 2x2 covariance
@@ -115,7 +116,7 @@ private:
     void correct(Slot& slot, const Detection& detection);
     void start_track(const Detection& detection);
     void erase_expired();
-    // Optimal IoU matching of detections[det_indices] to tracks_[track_indices]; returns pairs
+    // Optimal IoU matching of detections[det_indices] to slots_[track_indices]; returns pairs
     // (detection index, track index) in input index space.
     std::vector<std::pair<int, int>> match(std::span<const Detection> detections, const std::vector<int>& det_indices,
                                            const std::vector<int>& track_indices) const;
