@@ -9,6 +9,7 @@
 
 #include "gstxmdetect.hpp"
 #include "gstxmmetaconvert.hpp"
+#include "gstxmtrack.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -33,6 +34,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     gboolean ok = TRUE;
     ok &= GST_ELEMENT_REGISTER(xmdetect, plugin);
     ok &= GST_ELEMENT_REGISTER(xmmetaconvert, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmtrack, plugin);
     return ok;
 }
 

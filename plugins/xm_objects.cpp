@@ -15,6 +15,8 @@ bool get_double(const GstStructure* s, const char* field, double& out) {
 
 void register_inference_meta_once() {
     static const bool registered = [] {
+        // The plugin and a test program each carry a copy of this file: register only once per process.
+        if (gst_meta_get_info(inference_meta_name) != nullptr) return true;
         static const gchar* tags[] = {nullptr};
         gst_meta_register_custom(inference_meta_name, tags, nullptr, nullptr, nullptr);
         return true;
