@@ -55,7 +55,7 @@ else
 fi
 
 pipeline=(
-    uridecodebin uri="$uri" caps=video/x-raw expose-all-streams=false
+    uridecodebin uri="$uri" caps="video/x-raw(ANY)" expose-all-streams=false
     ! xmdetect model-info="${XMODAL_MODEL_INFO:-$repo/models/yolox_nano.json}" device="${XMODAL_DEVICE:-cpu}"
         precision="${XMODAL_PRECISION:-auto}" inference-interval="${XMODAL_INTERVAL:-1}"
         threshold="${XMODAL_THRESHOLD:-0.3}" classes="${XMODAL_CLASSES:-person,bicycle,car,motorcycle,bus,truck}"

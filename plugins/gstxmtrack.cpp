@@ -26,6 +26,7 @@ enum {
     PROP_LOW_THRESHOLD,
     PROP_NEW_TRACK_THRESHOLD,
     PROP_IOU_THRESHOLD,
+    PROP_DISTANCE_THRESHOLD,
     PROP_CLASS_AWARE,
     PROP_OUTPUT_TENTATIVE,
 };
@@ -57,6 +58,7 @@ static void gst_xm_track_set_property(GObject* object, guint prop_id, const GVal
         case PROP_LOW_THRESHOLD: o.low_threshold = static_cast<float>(g_value_get_double(value)); break;
         case PROP_NEW_TRACK_THRESHOLD: o.new_track_threshold = static_cast<float>(g_value_get_double(value)); break;
         case PROP_IOU_THRESHOLD: o.iou_threshold = static_cast<float>(g_value_get_double(value)); break;
+        case PROP_DISTANCE_THRESHOLD: o.distance_threshold = static_cast<float>(g_value_get_double(value)); break;
         case PROP_CLASS_AWARE: o.class_aware = g_value_get_boolean(value); break;
         case PROP_OUTPUT_TENTATIVE: self->output_tentative = g_value_get_boolean(value); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -75,6 +77,7 @@ static void gst_xm_track_get_property(GObject* object, guint prop_id, GValue* va
         case PROP_LOW_THRESHOLD: g_value_set_double(value, o.low_threshold); break;
         case PROP_NEW_TRACK_THRESHOLD: g_value_set_double(value, o.new_track_threshold); break;
         case PROP_IOU_THRESHOLD: g_value_set_double(value, o.iou_threshold); break;
+        case PROP_DISTANCE_THRESHOLD: g_value_set_double(value, o.distance_threshold); break;
         case PROP_CLASS_AWARE: g_value_set_boolean(value, o.class_aware); break;
         case PROP_OUTPUT_TENTATIVE: g_value_set_boolean(value, self->output_tentative); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -227,6 +230,13 @@ static void gst_xm_track_class_init(GstXmTrackClass* klass) {
                             "A detection and a track's predicted box can match when their IoU is at least this "
                             "(0.01..1)",
                             0.01, 1.0, defaults.iou_threshold, flags));
+    g_object_class_install_property(
+        gobject_class, PROP_DISTANCE_THRESHOLD,
+        g_param_spec_double("distance-threshold", "Distance threshold",
+                            "Third stage for fast objects: a high-score detection no track overlaps may continue an "
+                            "unmatched track of similar size (square root of the area within 2x) whose predicted centre is at most this many "
+                            "box diagonals away (0..10; 0 = off)",
+                            0.0, 10.0, defaults.distance_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_CLASS_AWARE,
         g_param_spec_boolean("class-aware", "Class aware",

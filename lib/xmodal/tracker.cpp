@@ -51,6 +51,8 @@ void validate_tracker_options(const TrackerOptions& o) {
     if (o.new_track_threshold < o.track_threshold)
         fail("tracker: new-track-threshold ", o.new_track_threshold, " is below track-threshold ", o.track_threshold,
              ", expected new-track-threshold >= track-threshold (only high-score detections start tracks)");
+    if (!(o.distance_threshold >= 0.f && o.distance_threshold <= 10.f))
+        fail("tracker: distance-threshold ", o.distance_threshold, " is out of range, expected 0..10 box diagonals (0 = off)");
     if (o.max_age < 0) fail("tracker: max-age ", o.max_age, " is negative, expected >= 0 frames");
     if (o.min_hits < 1) fail("tracker: min-hits ", o.min_hits, " is out of range, expected >= 1");
 }
@@ -171,6 +173,37 @@ void MultiObjectTracker::erase_expired() {
     std::erase_if(slots_, [&](const Slot& s) { return s.track.frames_since_update > options_.max_age; });
 }
 
+std::vector<std::pair<int, int>> MultiObjectTracker::match_by_distance(std::span<const Detection> detections,
+                                                                       const std::vector<int>& det_indices,
+                                                                       const std::vector<int>& track_indices) const {
+    std::vector<std::pair<int, int>> pairs;
+    if (det_indices.empty() || track_indices.empty()) return pairs;
+    const std::size_t rows = det_indices.size(), cols = track_indices.size();
+    const double gate = options_.distance_threshold;
+    std::vector<double> cost(rows * cols, gate + 1.0);  // above the gate: never matched
+    for (std::size_t r = 0; r < rows; ++r) {
+        const Detection& d = detections[static_cast<std::size_t>(det_indices[r])];
+        const double dw = d.x2 - d.x1, dh = d.y2 - d.y1;
+        for (std::size_t c = 0; c < cols; ++c) {
+            const Track& t = slots_[static_cast<std::size_t>(track_indices[c])].track;
+            if (options_.class_aware && t.label_id != d.label_id) continue;
+            const double tw = t.box.x2 - t.box.x1, th = t.box.y2 - t.box.y1;
+            const double size_ratio = std::sqrt(std::max(dw * dh, 1.0) / std::max(tw * th, 1.0));
+            if (size_ratio > 2.0 || size_ratio < 0.5) continue;
+            const double dx = (d.x1 + d.x2 - t.box.x1 - t.box.x2) / 2, dy = (d.y1 + d.y2 - t.box.y1 - t.box.y2) / 2;
+            const double distance = std::sqrt(dx * dx + dy * dy) / std::max(std::sqrt(tw * tw + th * th), 1.0);
+            if (distance <= gate) cost[r * cols + c] = distance;
+        }
+    }
+    const std::vector<int> col_of_row = solve_assignment(cost, rows, cols);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const int c = col_of_row[r];
+        if (c >= 0 && cost[r * cols + static_cast<std::size_t>(c)] <= gate)
+            pairs.emplace_back(det_indices[r], track_indices[static_cast<std::size_t>(c)]);
+    }
+    return pairs;
+}
+
 std::vector<std::pair<int, int>> MultiObjectTracker::match(std::span<const Detection> detections,
                                                            const std::vector<int>& det_indices,
                                                            const std::vector<int>& track_indices) const {
@@ -236,6 +269,17 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
         if (!track_matched[t] && slots_[t].track.state == TrackState::confirmed)
             followed_left.push_back(static_cast<int>(t));
     apply(match(detections, low, followed_left));
+
+    // Stage 3: objects that jumped farther than their size since the last update (no IoU with
+    // their prediction) continue the nearest unmatched track of similar size.
+    if (options_.distance_threshold > 0.f) {
+        std::vector<int> high_left, tracks_left;
+        for (int d : high)
+            if (!det_matched[static_cast<std::size_t>(d)]) high_left.push_back(d);
+        for (std::size_t t = 0; t < slots_.size(); ++t)
+            if (!track_matched[t]) tracks_left.push_back(static_cast<int>(t));
+        apply(match_by_distance(detections, high_left, tracks_left));
+    }
 
     // Misses: a tentative track dies at once (a flash of false positives), a followed one is lost.
     for (std::size_t t = 0; t < slots_.size(); ++t) {

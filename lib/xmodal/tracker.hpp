@@ -41,7 +41,14 @@ struct TrackerOptions {
     float iou_threshold = 0.3f;        // (0,1] a detection and a track's predicted box match at IoU >= this
     int max_age = 30;                  // >= 0 frames a confirmed track survives without a match
     int min_hits = 3;                  // >= 1 consecutive matches that confirm a track (1: at once)
-    bool class_aware = true;           // only detections of the track's label_id match it
+    // false: a detector's class flicker (one vehicle scored "car", then "truck") does not break
+    // the track; the track shows its majority label. true: DL Streamer's per-class tracking.
+    bool class_aware = false;          // only detections of the track's label_id match it
+    // Stage 3, for objects that move more than their own size between updates (low frame rates,
+    // inference-interval, time-lapse footage): a high-score detection left unmatched by IoU may
+    // still continue an unmatched track whose predicted centre is within this many box diagonals,
+    // if their sizes (square roots of the areas) agree within 2x. 0 disables the stage.
+    float distance_threshold = 1.0f;
 };
 
 // Throws xmodal::Error naming the option, its value and the expected range or relation.
@@ -120,6 +127,9 @@ private:
     // (detection index, track index) in input index space.
     std::vector<std::pair<int, int>> match(std::span<const Detection> detections, const std::vector<int>& det_indices,
                                            const std::vector<int>& track_indices) const;
+    // Optimal matching by centre distance in box diagonals (stage 3), gated as distance_threshold says.
+    std::vector<std::pair<int, int>> match_by_distance(std::span<const Detection> detections, const std::vector<int>& det_indices,
+                                                       const std::vector<int>& track_indices) const;
 
     TrackerOptions options_;
     std::vector<Slot> slots_;  // by id

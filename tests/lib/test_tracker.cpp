@@ -119,7 +119,9 @@ TEST(Tracker, ThresholdsDecideWhatStartsATrack) {
 TEST(Tracker, ClassAwareMatchingAndMajorityLabel) {
     TrackerOptions o = options_with(1, 10);
     {
-        MultiObjectTracker tracker(o);  // class_aware by default
+        TrackerOptions aware = o;
+        aware.class_aware = true;
+        MultiObjectTracker tracker(aware);
         tracker.update(std::vector<Detection>{det(10, 10, 40, 40, 0.9f, 0)});
         const auto r = tracker.update(std::vector<Detection>{det(10, 10, 40, 40, 0.9f, 2)});
         EXPECT_EQ(r.detections[0].track_id, 2);  // another class: another track
@@ -137,10 +139,27 @@ TEST(Tracker, ClassAwareMatchingAndMajorityLabel) {
 TEST(Tracker, IouThresholdGatesMatches) {
     TrackerOptions o = options_with(1, 10);
     o.iou_threshold = 0.5f;
+    o.distance_threshold = 0.f;  // IoU only
     MultiObjectTracker tracker(o);
     tracker.update(std::vector<Detection>{det(0, 0, 10, 10, 0.9f)});
     // IoU of [0,10] and [4,14] on x with the same rows: 6/14 = 0.43 < 0.5.
     EXPECT_EQ(tracker.update(std::vector<Detection>{det(4, 0, 10, 10, 0.9f)}).detections[0].track_id, 2);
+}
+
+// Stage 3: an object jumping more than its width per update has no IoU with its prediction until
+// the track has a velocity; the distance stage continues it, within the size gate.
+TEST(Tracker, DistanceStageFollowsObjectsThatJumpFartherThanTheirSize) {
+    TrackerOptions o = options_with(2, 10);
+    MultiObjectTracker tracker(o);
+    for (int f = 0; f < 6; ++f)  // 30x60 box, 40 px per frame
+        EXPECT_EQ(tracker.update(std::vector<Detection>{det(100.f + 40.f * static_cast<float>(f), 100, 30, 60, 0.9f)})
+                      .detections[0].track_id, 1) << "frame " << f;
+    // A box of 3x the size at the next position is another object.
+    EXPECT_EQ(tracker.update(std::vector<Detection>{det(340, 100, 90, 180, 0.9f)}).detections[0].track_id, 2);
+    o.distance_threshold = 0.f;
+    MultiObjectTracker iou_only(o);
+    iou_only.update(std::vector<Detection>{det(100, 100, 30, 60, 0.9f)});
+    EXPECT_EQ(iou_only.update(std::vector<Detection>{det(140, 100, 30, 60, 0.9f)}).detections[0].track_id, 2);
 }
 
 // Object 1 walks (+5, -2) px per frame; the detector sees frames 0..19, skips 20..22.
@@ -349,6 +368,16 @@ protected:
     static void SetUpTestSuite() { print_table_header(); }
 };
 
+// Footage where objects move about their own width per frame (time-lapse, low frame rate, as the
+// staged street clip): two people crossing at 40 px per frame, 40 px wide, 30 px apart vertically.
+Sequence fast_crossing() {
+    Sequence seq;
+    seq.name = "fast crossing (1 box width/frame)";
+    const Walker a{1, 20, 200, 40, 80, 40, 0}, b{2, 620, 230, 40, 80, -40, 0};
+    for (int f = 0; f < 16; ++f) seq.frames.push_back({{a.id, a.at(f), 0, true, 0.85f}, {b.id, b.at(f), 0, true, 0.8f}});
+    return seq;
+}
+
 // Each object's first min_hits - 1 = 2 frames are tentative, not output: 4 misses of 160.
 TEST_F(TrackerSequence, CrossingPathsKeepTheirIds) {
     const auto s = run_sequence(crossing(1), TrackerOptions{});
@@ -393,6 +422,20 @@ TEST_F(TrackerSequence, FlickeringDetectionsNeedTheLowScoreStage) {
     EXPECT_GT(with_low.mota, 0.6);  // ~15% of boxes are missed outright, and confirming takes 3 high scores in a row
     EXPECT_GT(with_low.idf1, 0.75);
     EXPECT_GT(with_low.mota, without_low.mota + 0.15);
+}
+
+// IoU alone cannot follow objects that move their width per frame: every frame starts a new
+// tentative track that dies. The distance stage keeps both ids through the crossing.
+TEST_F(TrackerSequence, FastObjectsNeedTheDistanceStage) {
+    const auto with_distance = run_sequence(fast_crossing(), TrackerOptions{});
+    TrackerOptions iou_only;
+    iou_only.distance_threshold = 0.f;
+    Sequence seq = fast_crossing();
+    seq.name = "fast crossing, IoU only";
+    const auto without = run_sequence(seq, iou_only);
+    EXPECT_EQ(with_distance.id_switches, 0);
+    EXPECT_GT(with_distance.mota, 0.85);
+    EXPECT_LT(without.mota, 0.2);
 }
 
 TEST_F(TrackerSequence, LostObjectIsReFoundUnderItsIdWithinMaxAge) {
