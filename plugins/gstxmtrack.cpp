@@ -34,8 +34,6 @@ enum {
 namespace {
 
 const xmodal::TrackerOptions defaults{};
-constexpr int max_age_limit = 100000;
-constexpr int min_hits_limit = 1000;
 
 GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(GST_VIDEO_FORMATS_ALL)));
@@ -195,48 +193,50 @@ static void gst_xm_track_class_init(GstXmTrackClass* klass) {
     gobject_class->finalize = gst_xm_track_finalize;
 
     const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+    // Numeric ranges are checked when the element starts (an ERROR naming the property and value,
+    // lib's validate_tracker_options) rather than by GLib, which only warns and keeps the old value.
     g_object_class_install_property(
         gobject_class, PROP_MAX_AGE,
         g_param_spec_int("max-age", "Max age",
                          "Frames a confirmed track survives without a matching detection before it is deleted "
                          "(0..100000; counts frames the detector skipped too, so keep it above inference-interval)",
-                         0, max_age_limit, defaults.max_age, flags));
+                         G_MININT, G_MAXINT, defaults.max_age, flags));
     g_object_class_install_property(
         gobject_class, PROP_MIN_HITS,
         g_param_spec_int("min-hits", "Min hits",
-                         "Consecutive matched detector frames that confirm a new track (1..1000; 1 = at once)", 1,
-                         min_hits_limit, defaults.min_hits, flags));
+                         "Consecutive matched detector frames that confirm a new track (1..1000; 1 = at once)", G_MININT,
+                         G_MAXINT, defaults.min_hits, flags));
     g_object_class_install_property(
         gobject_class, PROP_TRACK_THRESHOLD,
         g_param_spec_double("track-threshold", "Track threshold",
                             "Detections scoring at least this are high-score: matched first, to every track "
                             "(0..1; <= new-track-threshold)",
-                            0.0, 1.0, defaults.track_threshold, flags));
+                            -G_MAXDOUBLE, G_MAXDOUBLE, defaults.track_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_LOW_THRESHOLD,
         g_param_spec_double("low-threshold", "Low threshold",
                             "Detections scoring at least this but below track-threshold only continue tracks "
                             "followed on the previous frame; lower ones are dropped (0..1; <= track-threshold)",
-                            0.0, 1.0, defaults.low_threshold, flags));
+                            -G_MAXDOUBLE, G_MAXDOUBLE, defaults.low_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_NEW_TRACK_THRESHOLD,
         g_param_spec_double("new-track-threshold", "New track threshold",
                             "An unmatched detection scoring at least this starts a tentative track "
                             "(0..1; >= track-threshold)",
-                            0.0, 1.0, defaults.new_track_threshold, flags));
+                            -G_MAXDOUBLE, G_MAXDOUBLE, defaults.new_track_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_IOU_THRESHOLD,
         g_param_spec_double("iou-threshold", "IoU threshold",
                             "A detection and a track's predicted box can match when their IoU is at least this "
                             "(0.01..1)",
-                            0.01, 1.0, defaults.iou_threshold, flags));
+                            -G_MAXDOUBLE, G_MAXDOUBLE, defaults.iou_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_DISTANCE_THRESHOLD,
         g_param_spec_double("distance-threshold", "Distance threshold",
                             "Third stage for fast objects: a high-score detection no track overlaps may continue an "
                             "unmatched track of similar size (square root of the area within 2x) whose predicted centre is at most this many "
                             "box diagonals away (0..10; 0 = off)",
-                            0.0, 10.0, defaults.distance_threshold, flags));
+                            -G_MAXDOUBLE, G_MAXDOUBLE, defaults.distance_threshold, flags));
     g_object_class_install_property(
         gobject_class, PROP_CLASS_AWARE,
         g_param_spec_boolean("class-aware", "Class aware",

@@ -53,8 +53,9 @@ void validate_tracker_options(const TrackerOptions& o) {
              ", expected new-track-threshold >= track-threshold (only high-score detections start tracks)");
     if (!(o.distance_threshold >= 0.f && o.distance_threshold <= 10.f))
         fail("tracker: distance-threshold ", o.distance_threshold, " is out of range, expected 0..10 box diagonals (0 = off)");
-    if (o.max_age < 0) fail("tracker: max-age ", o.max_age, " is negative, expected >= 0 frames");
-    if (o.min_hits < 1) fail("tracker: min-hits ", o.min_hits, " is out of range, expected >= 1");
+    if (o.max_age < 0 || o.max_age > 100000)
+        fail("tracker: max-age ", o.max_age, " is out of range, expected 0..100000 frames");
+    if (o.min_hits < 1 || o.min_hits > 1000) fail("tracker: min-hits ", o.min_hits, " is out of range, expected 1..1000");
 }
 
 float box_iou(const TrackBox& a, const TrackBox& b) {
