@@ -7,6 +7,7 @@
 
 #include <gst/gst.h>
 
+#include "gstxmoverlay.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -23,11 +24,12 @@ void forward_to_gst_log(xmodal::LogLevel level, const std::string& message) {
     }
 }
 
-gboolean plugin_init(GstPlugin* /*plugin*/) {
+gboolean plugin_init(GstPlugin* plugin) {
     GST_DEBUG_CATEGORY_INIT(xmodal_debug, "xmodal", 0, "xmodal core library");
     xmodal::set_log_sink(forward_to_gst_log);
     // Elements are registered here as they land (xmdetect, xmtrack, xmoverlay, xmmetaconvert,
     // xmaudio, xmfuse, xmflow): GST_ELEMENT_REGISTER(name, plugin) for each.
+    GST_ELEMENT_REGISTER(xmoverlay, plugin);
     return TRUE;
 }
 
