@@ -44,49 +44,42 @@ PixelRect intersect(PixelRect a, PixelRect b) {
     return {std::max(a.x1, b.x1), std::max(a.y1, b.y1), std::min(a.x2, b.x2), std::min(a.y2, b.y2)};
 }
 
-// Writes `colour` with per-pixel coverage into the frame. `cover(x, y)` returns 0..255 for frame
-// pixel (x, y) inside `area` (already clipped to the frame); chroma samples take the strongest
-// coverage of their 2x2 luma pixels.
-template <class Coverage>
-void paint(const VideoFrameView& frame, YuvEncoding encoding, PixelRect area, Rgb colour, Coverage cover) {
+// Blends `colour` over `dst` with coverage a (1..255); full coverage writes it as is.
+void put(std::uint8_t& dst, std::uint8_t colour, int a) { dst = a == 255 ? colour : blend(colour, dst, a); }
+
+struct ChromaRows {
+    std::uint8_t* u;
+    std::uint8_t* v;
+    int step;  // bytes between samples: 2 in NV12's interleaved plane
+};
+ChromaRows chroma_rows(const VideoFrameView& frame, int cy) {
+    std::uint8_t* u = frame.planes[1] + static_cast<std::ptrdiff_t>(cy) * frame.strides[1];
+    if (frame.format == PixelFormat::nv12) return {u, u + 1, 2};
+    return {u, frame.planes[2] + static_cast<std::ptrdiff_t>(cy) * frame.strides[2], 1};
+}
+
+// Chroma samples touched by luma pixels [x1, x2) x [y1, y2): a sample covers a 2x2 luma block.
+PixelRect chroma_area(PixelRect luma) { return {luma.x1 / 2, luma.y1 / 2, (luma.x2 + 1) / 2, (luma.y2 + 1) / 2}; }
+
+// Solid colour over `area` (already clipped to the frame).
+void fill(const VideoFrameView& frame, YuvEncoding encoding, PixelRect area, Rgb colour) {
     if (area.empty()) return;
     if (!planar(frame.format)) {
         const int bpp = packed_pixel_bytes(frame.format);
         const auto [ro, go, bo] = rgb_offsets(frame.format);
         for (int y = area.y1; y < area.y2; ++y) {
-            std::uint8_t* row = frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0];
-            for (int x = area.x1; x < area.x2; ++x) {
-                const int a = cover(x, y);
-                if (a == 0) continue;
-                std::uint8_t* px = row + static_cast<std::ptrdiff_t>(x) * bpp;
-                px[ro] = blend(colour.r, px[ro], a);
-                px[go] = blend(colour.g, px[go], a);
-                px[bo] = blend(colour.b, px[bo], a);
-            }
+            std::uint8_t* px = frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0] + static_cast<std::ptrdiff_t>(area.x1) * bpp;
+            for (int x = area.x1; x < area.x2; ++x, px += bpp) px[ro] = colour.r, px[go] = colour.g, px[bo] = colour.b;
         }
         return;
     }
     const Yuv yuv = yuv_from_rgb(colour, encoding);
-    for (int y = area.y1; y < area.y2; ++y) {
-        std::uint8_t* row = frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0];
-        for (int x = area.x1; x < area.x2; ++x)
-            if (const int a = cover(x, y)) row[x] = blend(yuv.y, row[x], a);
-    }
-    const bool nv12 = frame.format == PixelFormat::nv12;
-    for (int cy = area.y1 / 2; cy <= (area.y2 - 1) / 2; ++cy) {
-        const int ly1 = std::max(2 * cy, area.y1), ly2 = std::min(2 * cy + 2, area.y2);
-        std::uint8_t* u_row = frame.planes[1] + static_cast<std::ptrdiff_t>(cy) * frame.strides[1];
-        std::uint8_t* v_row = nv12 ? u_row + 1 : frame.planes[2] + static_cast<std::ptrdiff_t>(cy) * frame.strides[2];
-        const int step = nv12 ? 2 : 1;
-        for (int cx = area.x1 / 2; cx <= (area.x2 - 1) / 2; ++cx) {
-            const int lx1 = std::max(2 * cx, area.x1), lx2 = std::min(2 * cx + 2, area.x2);
-            int a = 0;
-            for (int ly = ly1; ly < ly2; ++ly)
-                for (int lx = lx1; lx < lx2; ++lx) a = std::max(a, cover(lx, ly));
-            if (a == 0) continue;
-            u_row[cx * step] = blend(yuv.u, u_row[cx * step], a);
-            v_row[cx * step] = blend(yuv.v, v_row[cx * step], a);
-        }
+    for (int y = area.y1; y < area.y2; ++y)
+        std::fill_n(frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0] + area.x1, area.x2 - area.x1, yuv.y);
+    const PixelRect c = chroma_area(area);
+    for (int cy = c.y1; cy < c.y2; ++cy) {
+        const ChromaRows rows = chroma_rows(frame, cy);
+        for (int cx = c.x1; cx < c.x2; ++cx) rows.u[cx * rows.step] = yuv.u, rows.v[cx * rows.step] = yuv.v;
     }
 }
 
@@ -94,13 +87,52 @@ void paint(const VideoFrameView& frame, YuvEncoding encoding, PixelRect area, Rg
 // minus the area's origin, then painted once, so every format gets the same shape.
 struct Mask {
     PixelRect area;
-    cv::Mat pixels;
+    cv::Mat pixels;  // CV_8UC1, 0 = untouched, 255 = full colour
 
     explicit Mask(PixelRect clipped) : area(clipped), pixels(cv::Mat::zeros(clipped.y2 - clipped.y1, clipped.x2 - clipped.x1, CV_8UC1)) {}
     cv::Point local(Point p) const { return {p.x - area.x1, p.y - area.y1}; }
-    void paint_into(const VideoFrameView& frame, YuvEncoding encoding, Rgb colour) const {
-        xmodal::paint(frame, encoding, area, colour,
-                      [&](int x, int y) { return int{pixels.at<std::uint8_t>(y - area.y1, x - area.x1)}; });
+    // Coverage of frame row `frame_y`; index it with frame x minus area.x1.
+    const std::uint8_t* row(int frame_y) const { return pixels.ptr<std::uint8_t>(frame_y - area.y1); }
+
+    // Writes `colour` with the mask's coverage. Chroma samples take the strongest coverage of
+    // their 2x2 luma pixels.
+    void paint(const VideoFrameView& frame, YuvEncoding encoding, Rgb colour) const {
+        if (!planar(frame.format)) {
+            const int bpp = packed_pixel_bytes(frame.format);
+            const auto [ro, go, bo] = rgb_offsets(frame.format);
+            for (int y = area.y1; y < area.y2; ++y) {
+                const std::uint8_t* cover = row(y);
+                std::uint8_t* line = frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0];
+                for (int x = area.x1; x < area.x2; ++x) {
+                    const int a = cover[x - area.x1];
+                    if (a == 0) continue;
+                    std::uint8_t* px = line + static_cast<std::ptrdiff_t>(x) * bpp;
+                    put(px[ro], colour.r, a), put(px[go], colour.g, a), put(px[bo], colour.b, a);
+                }
+            }
+            return;
+        }
+        const Yuv yuv = yuv_from_rgb(colour, encoding);
+        for (int y = area.y1; y < area.y2; ++y) {
+            const std::uint8_t* cover = row(y);
+            std::uint8_t* luma = frame.planes[0] + static_cast<std::ptrdiff_t>(y) * frame.strides[0];
+            for (int x = area.x1; x < area.x2; ++x)
+                if (const int a = cover[x - area.x1]) put(luma[x], yuv.y, a);
+        }
+        const PixelRect c = chroma_area(area);
+        for (int cy = c.y1; cy < c.y2; ++cy) {
+            // The block's luma rows and columns, limited to the mask.
+            const std::uint8_t* top = row(std::max(2 * cy, area.y1));
+            const std::uint8_t* bottom = row(std::min(2 * cy + 1, area.y2 - 1));
+            const ChromaRows rows = chroma_rows(frame, cy);
+            for (int cx = c.x1; cx < c.x2; ++cx) {
+                const int left = std::max(2 * cx, area.x1) - area.x1, right = std::min(2 * cx + 1, area.x2 - 1) - area.x1;
+                const int a = std::max({top[left], top[right], bottom[left], bottom[right]});
+                if (a == 0) continue;
+                put(rows.u[cx * rows.step], yuv.u, a);
+                put(rows.v[cx * rows.step], yuv.v, a);
+            }
+        }
     }
 };
 
@@ -163,7 +195,7 @@ Canvas::Canvas(const VideoFrameView& frame, YuvEncoding encoding) : frame_(frame
 }
 
 void Canvas::fill_rect(PixelRect rect, Rgb colour) {
-    paint(frame_, encoding_, intersect(rect, {0, 0, frame_.width, frame_.height}), colour, [](int, int) { return 255; });
+    fill(frame_, encoding_, intersect(rect, {0, 0, frame_.width, frame_.height}), colour);
 }
 
 void Canvas::outline_rect(PixelRect rect, Rgb colour, int thickness) {
@@ -204,7 +236,7 @@ void Canvas::polyline(std::span<const Point> points, Rgb colour, int thickness) 
     Mask mask(area);
     for (const auto& [p, q] : segments)
         cv::line(mask.pixels, mask.local({p.x, p.y}), mask.local({q.x, q.y}), cv::Scalar(255), t, line_type(t));
-    mask.paint_into(frame_, encoding_, colour);
+    mask.paint(frame_, encoding_, colour);
 }
 
 PixelRect Canvas::text(std::string_view text, Point top_left, const TextStyle& style) {
@@ -218,7 +250,7 @@ PixelRect Canvas::text(std::string_view text, Point top_left, const TextStyle& s
     const int thickness = std::clamp(style.thickness, 1, max_thickness);
     cv::putText(mask.pixels, std::string(text), mask.local({box.x1 + m.padding, box.y1 + m.padding + m.height}), font_face,
                 std::min(style.font_scale, max_font_scale), cv::Scalar(255), thickness, line_type(thickness));
-    mask.paint_into(frame_, encoding_, style.colour);
+    mask.paint(frame_, encoding_, style.colour);
     return box;
 }
 
