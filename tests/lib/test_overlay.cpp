@@ -421,6 +421,21 @@ TEST(Overlay, LabelSitsAboveTheBoxOrInsideAtTheTop) {
     EXPECT_FALSE(f.shows(50, 30, colour)) << "box interior below the label stays";
 }
 
+TEST(Overlay, PredictedObjectsGetHalfTheLineThickness) {
+    TestFrame f(PixelFormat::rgbx, 100, 60);
+    OverlayOptions options;
+    options.line_thickness = 4;
+    options.show_labels = options.show_confidence = options.show_track_ids = false;
+    OverlayRenderer renderer(options);
+    const Rgb colour = track_colour(3);
+    for (const auto& [state, thickness] : {std::pair{"confirmed", 4}, {"predicted", 2}}) {
+        f.fill(grey);
+        renderer.draw(f.view, std::vector<OverlayObject>{{20, 10, 80, 50, "car", 2, 0.9f, 3, state}});
+        for (int x = 20; x < 20 + thickness; ++x) EXPECT_TRUE(f.shows(x, 30, colour)) << state << " x " << x;
+        EXPECT_TRUE(f.shows(20 + thickness, 30, grey)) << state;
+    }
+}
+
 TEST(Overlay, TrailsAreCappedForgottenAndReset) {
     TestFrame f(PixelFormat::bgrx, 64, 64);
     OverlayOptions options;
