@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <unordered_set>
@@ -187,7 +188,8 @@ bool drawable_text(std::string_view text, const TextStyle& style) {
 PixelRect text_box(std::string_view text, Point top_left, const TextStyle& style) {
     if (!drawable_text(text, style)) return {top_left.x, top_left.y, top_left.x, top_left.y};
     const TextMetrics m = measure(text, style);
-    return {top_left.x, top_left.y, top_left.x + m.width + 2 * m.padding, top_left.y + m.height + m.baseline + 2 * m.padding};
+    const auto end = [](int start, int size) { return static_cast<int>(std::min<std::int64_t>(std::int64_t{start} + size, INT_MAX)); };
+    return {top_left.x, top_left.y, end(top_left.x, m.width + 2 * m.padding), end(top_left.y, m.height + m.baseline + 2 * m.padding)};
 }
 
 Canvas::Canvas(const VideoFrameView& frame, YuvEncoding encoding) : frame_(frame), encoding_(encoding) {
@@ -201,7 +203,8 @@ void Canvas::fill_rect(PixelRect rect, Rgb colour) {
 void Canvas::outline_rect(PixelRect rect, Rgb colour, int thickness) {
     if (rect.empty() || thickness <= 0) return;
     const int t = std::min(thickness, max_thickness);
-    if (rect.x2 - rect.x1 <= 2 * t || rect.y2 - rect.y1 <= 2 * t) return fill_rect(rect, colour);
+    // 64-bit: callers may pass any coordinates.
+    if (std::int64_t{rect.x2} - rect.x1 <= 2 * t || std::int64_t{rect.y2} - rect.y1 <= 2 * t) return fill_rect(rect, colour);
     fill_rect({rect.x1, rect.y1, rect.x2, rect.y1 + t}, colour);
     fill_rect({rect.x1, rect.y2 - t, rect.x2, rect.y2}, colour);
     fill_rect({rect.x1, rect.y1 + t, rect.x1 + t, rect.y2 - t}, colour);
@@ -350,7 +353,9 @@ void OverlayRenderer::draw(const VideoFrameView& frame, const OverlayScene& scen
         if (segment.caption.empty()) continue;
         const TextStyle style = label_style(segment.colour);
         const PixelRect size = text_box(segment.caption, {0, 0}, style);
-        const Point middle{(segment.a.x + segment.b.x) / 2, (segment.a.y + segment.b.y) / 2};
+        // Clamped far beyond any frame so the caption's offsets cannot overflow.
+        const auto mid = [](int a, int b) { return static_cast<int>(std::clamp<std::int64_t>((std::int64_t{a} + b) / 2, -(1 << 24), 1 << 24)); };
+        const Point middle{mid(segment.a.x, segment.b.x), mid(segment.a.y, segment.b.y)};
         canvas.text(segment.caption, {middle.x - size.x2 / 2, middle.y - size.y2 - thickness}, style);
     }
 

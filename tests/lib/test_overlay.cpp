@@ -221,6 +221,8 @@ TEST_P(OverlayFormat, ShapesPartlyOutsideOrDegenerateNeverWriteOutOfTheFrame) {
     canvas.polyline(std::vector<Point>{{INT_MAX / 2, 5}, {-INT_MAX / 2, 7}, {INT_MIN, INT_MAX}}, red, 5000);
     canvas.text("clipped label", {-30, -5}, TextStyle{0.6, 2, red, grey, true});
     canvas.text("clipped label", {25, 15}, TextStyle{40.0, 30, red, grey, true});
+    canvas.text("far away", {INT_MAX - 3, INT_MAX - 3}, TextStyle{});
+    canvas.outline_rect({INT_MIN, 2, INT_MAX, 9}, red, 2);
     EXPECT_TRUE(f.guards_intact());
 
     OverlayRenderer renderer;
@@ -233,7 +235,10 @@ TEST_P(OverlayFormat, ShapesPartlyOutsideOrDegenerateNeverWriteOutOfTheFrame) {
         {-1e30f, -1e30f, 1e30f, 1e30f, "huge", -1, 0.5f, 7, ""},
         {12, 12, 12, 12, "empty", -1, 0.5f, 0, ""},
     };
-    for (int i = 0; i < 3; ++i) renderer.draw(f.view, objects);
+    const std::vector<OverlaySegment> segments{{{INT_MIN, INT_MIN}, {INT_MAX, INT_MAX}, red, "count"},
+                                               {{INT_MAX, 3}, {INT_MAX, 5}, red, "count"}};
+    const std::vector<OverlayTextBlock> blocks{{{"a very long line of text that does not fit"}, Corner::bottom_right, red, grey}};
+    for (int i = 0; i < 3; ++i) renderer.draw(f.view, OverlayScene{objects, segments, blocks});
     EXPECT_TRUE(f.guards_intact());
 }
 
