@@ -10,6 +10,7 @@
 #include "gstxmdetect.hpp"
 #include "gstxmmetaconvert.hpp"
 #include "gstxmtrack.hpp"
+#include "gstxmoverlay.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -35,6 +36,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     ok &= GST_ELEMENT_REGISTER(xmdetect, plugin);
     ok &= GST_ELEMENT_REGISTER(xmmetaconvert, plugin);
     ok &= GST_ELEMENT_REGISTER(xmtrack, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmoverlay, plugin);
     return ok;
 }
 
