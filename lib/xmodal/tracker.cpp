@@ -277,8 +277,16 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
         std::vector<int> high_left, tracks_left;
         for (int d : high)
             if (!det_matched[static_cast<std::size_t>(d)]) high_left.push_back(d);
-        for (std::size_t t = 0; t < slots_.size(); ++t)
-            if (!track_matched[t]) tracks_left.push_back(static_cast<int>(t));
+        // Only tracks that may be moving fast: new ones (no velocity yet) and those already moving
+        // a twentieth of their diagonal per frame. A still object (a parked car hidden by traffic)
+        // is never offered, or the first passing car near it would take over its id.
+        for (std::size_t t = 0; t < slots_.size(); ++t) {
+            if (track_matched[t]) continue;
+            const Slot& slot = slots_[t];
+            const double speed = std::hypot(slot.axes[0].velocity, slot.axes[1].velocity);
+            const double diagonal = std::hypot(slot.axes[2].position, slot.axes[3].position);
+            if (slot.track.state == TrackState::tentative || speed >= 0.05 * diagonal) tracks_left.push_back(static_cast<int>(t));
+        }
         apply(match_by_distance(detections, high_left, tracks_left));
     }
 

@@ -47,7 +47,9 @@ struct TrackerOptions {
     // Stage 3, for objects that move more than their own size between updates (low frame rates,
     // inference-interval, time-lapse footage): a high-score detection left unmatched by IoU may
     // still continue an unmatched track whose predicted centre is within this many box diagonals,
-    // if their sizes (square roots of the areas) agree within 2x. 0 disables the stage.
+    // if their sizes (square roots of the areas) agree within 2x and the track is new (tentative)
+    // or moving at least a twentieth of its diagonal per frame (not a still object hidden by
+    // traffic, whose id a passing car would take). 0 disables the stage.
     float distance_threshold = 1.0f;
 };
 

@@ -162,6 +162,18 @@ TEST(Tracker, DistanceStageFollowsObjectsThatJumpFartherThanTheirSize) {
     EXPECT_EQ(iou_only.update(std::vector<Detection>{det(140, 100, 30, 60, 0.9f)}).detections[0].track_id, 2);
 }
 
+// A still object hidden by traffic is not offered to stage 3: the passing car appearing next to it
+// gets its own id, and the parked car is re-found under its old one.
+TEST(Tracker, DistanceStageNeverHandsAStillObjectsIdToANeighbour) {
+    MultiObjectTracker tracker(options_with(2, 10));
+    for (int f = 0; f < 5; ++f) tracker.update(std::vector<Detection>{det(100, 100, 40, 30, 0.9f)});
+    // Parked car hidden; a car of the same size appears 40 px to the right (0.8 diagonals).
+    const auto r = tracker.update(std::vector<Detection>{det(140, 100, 40, 30, 0.9f)});
+    EXPECT_EQ(r.detections[0].track_id, 2);
+    const auto back = tracker.update(std::vector<Detection>{det(100, 100, 40, 30, 0.9f), det(180, 100, 40, 30, 0.9f)});
+    EXPECT_EQ(back.detections[0].track_id, 1);
+}
+
 // Object 1 walks (+5, -2) px per frame; the detector sees frames 0..19, skips 20..22.
 Detection walker_at(int frame) {
     return det(100.f + 5.f * static_cast<float>(frame), 60.f - 2.f * static_cast<float>(frame), 40, 80, 0.9f);

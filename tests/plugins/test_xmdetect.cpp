@@ -5,6 +5,7 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -243,6 +244,34 @@ TEST(XmDetect, InferenceIntervalMarksEveryFrame) {
         const bool expected = i % 3 == 0;
         EXPECT_EQ(xmodal::gst::inference_ran(out), std::optional<bool>(expected)) << "frame " << i;
         EXPECT_EQ(xmodal::gst::read_objects(out, photo.bgr.cols, photo.bgr.rows).empty(), !expected) << "frame " << i;
+        gst_buffer_unref(out);
+    }
+    gst_harness_teardown(h);
+}
+
+// inference-interval 3 with xmtrack behind: every frame carries the objects — detected on frames
+// 0, 3, 6, predicted by the tracker in between, under the same track ids.
+TEST(XmDetect, InferenceIntervalThreeWithTrackerGivesObjectsOnEveryFrame) {
+    REQUIRE_MODEL();
+    Photo photo = load_photo("street_nyc_bus_taxi");
+    GstHarness* h = gst_harness_new_parse(("xmdetect inference-interval=3 model-info=" + model_info + " ! xmtrack min-hits=1").c_str());
+    gst_harness_set_src_caps_str(h, caps_of(photo.info).c_str());
+    std::vector<int> first_ids;
+    for (int i = 0; i < 9; ++i) {
+        GstBuffer* out = gst_harness_push_and_pull(h, make_video_buffer(photo.info, photo.bgr.data, i * GST_SECOND / 10, GST_SECOND / 10));
+        const auto objects = xmodal::gst::read_objects(out, photo.bgr.cols, photo.bgr.rows);
+        // The four golden objects scoring above new-track-threshold 0.6: bus, car, person, truck.
+        EXPECT_EQ(objects.size(), 4u) << "frame " << i;
+        std::vector<int> ids;
+        for (const auto& o : objects) {
+            EXPECT_GT(o.track_id, 0) << "frame " << i;
+            EXPECT_EQ(o.track_state, i % 3 == 0 ? "confirmed" : "predicted") << "frame " << i;
+            ids.push_back(o.track_id);
+        }
+        std::sort(ids.begin(), ids.end());
+        if (i == 0) first_ids = ids;
+        // A still picture: the same objects keep their ids (predicted frames list only followed tracks).
+        for (int id : ids) EXPECT_TRUE(std::binary_search(first_ids.begin(), first_ids.end(), id)) << "frame " << i << " id " << id;
         gst_buffer_unref(out);
     }
     gst_harness_teardown(h);
