@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "xmodal/compute_thread.hpp"
 #include "xmodal/device.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/runtime.hpp"
@@ -97,6 +98,13 @@ bool ObjectDetector::batchable() const { return impl_->batchable; }
 std::string ObjectDetector::precision_name() const { return std::string(dtype_name(impl_->runner->precision())); }
 
 std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const VideoFrameView> frames) {
+    // Preprocessing splits rows over OpenMP threads: it runs where the model runs, so the process
+    // keeps one OpenMP pool (compute_thread.hpp).
+    if (!on_compute_thread()) {
+        std::vector<std::vector<Detection>> result;
+        run_on_compute_thread([&] { result = detect(frames); });
+        return result;
+    }
     Impl& d = *impl_;
     if (frames.empty()) return {};
     if (!d.batchable && frames.size() > 1) {

@@ -9,6 +9,7 @@
 
 #include "xmodal/onnx_loader.hpp"
 #include "xmodal/primitive_cache.hpp"
+#include "xmodal/compute_thread.hpp"
 #include "xmodal/runtime.hpp"
 #include "xmodal/tflite_loader.hpp"
 
@@ -593,6 +594,11 @@ const Model& ModelRunner::model() const { return impl_->model; }
 DataType ModelRunner::precision() const { return impl_->precision; }
 
 void ModelRunner::run(const std::vector<std::pair<std::string, TensorView>>& inputs, std::vector<HostTensor>& outputs) {
+    // One OpenMP pool for the whole process, whatever thread calls (compute_thread.hpp).
+    if (!on_compute_thread()) {
+        run_on_compute_thread([&] { run(inputs, outputs); });
+        return;
+    }
     Impl& m = *impl_;
     m.ordered.resize(m.required.size());
     m.given.assign(m.required.size(), 0);
