@@ -7,6 +7,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include "xmodal/compute_thread.hpp"
 #include "xmodal/error.hpp"
 
 namespace xmodal {
@@ -129,11 +130,48 @@ LetterboxGeometry DetectionPreprocessor::convert(const VideoFrameView& frame, st
     // value = (pixel - mean) * scale per model channel; padding pixels take pad_value.
     const int W = input_.width, H = input_.height;
     std::array<float, 3> padded{};
-    std::array<float, 256 * 3> lookup{};  // per channel, every byte value already normalised
     for (std::size_t c = 0; c < 3; ++c) {
         padded[c] = (input_.pad_value[c] - input_.mean[c]) * input_.scale[c];
-        for (int v = 0; v < 256; ++v) lookup[c * 256 + static_cast<std::size_t>(v)] = (static_cast<float>(v) - input_.mean[c]) * input_.scale[c];
     }
+    // Byte offsets of the two horizontal taps, per resized column (x_taps_ in source pixels).
+    column_offsets_.resize(static_cast<std::size_t>(rw) * 2);
+    for (int rx = 0; rx < rw; ++rx) {
+        const int sx = x_taps_.index[static_cast<std::size_t>(rx)];
+        column_offsets_[static_cast<std::size_t>(rx) * 2] = sx * pixel_bytes;
+        column_offsets_[static_cast<std::size_t>(rx) * 2 + 1] = std::min(sx + 1, frame.width - 1) * pixel_bytes;
+    }
+    // Pass 1, horizontal: each source row the vertical taps use, once (neighbouring output rows
+    // share source rows), into planar int rows: horizontal_[slot][c][rx] = sum of taps x2048.
+    row_slot_.assign(static_cast<std::size_t>(frame.height), -1);
+    source_rows_.clear();
+    for (int ry = 0; ry < rh; ++ry)
+        for (int sy : {y_taps_.index[static_cast<std::size_t>(ry)], std::min(y_taps_.index[static_cast<std::size_t>(ry)] + 1, frame.height - 1)})
+            if (row_slot_[static_cast<std::size_t>(sy)] < 0) {
+                row_slot_[static_cast<std::size_t>(sy)] = static_cast<int>(source_rows_.size());
+                source_rows_.push_back(sy);
+            }
+    const std::size_t row_values = static_cast<std::size_t>(rw) * 3;
+    horizontal_.resize(source_rows_.size() * row_values);
+    // Rows are independent: split them over the OpenMP pool, but only on the runtime's compute
+    // thread (ObjectDetector calls from there), whose pool the models use. Anywhere else a parallel
+    // region would start a second pool and slow every later model run (compute_thread.hpp).
+    const bool parallel = on_compute_thread();
+    const int source_row_count = static_cast<int>(source_rows_.size());
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int k = 0; k < source_row_count; ++k) {
+        const std::uint8_t* row = source + static_cast<std::ptrdiff_t>(source_rows_[static_cast<std::size_t>(k)]) * source_stride;
+        std::int32_t* h = horizontal_.data() + static_cast<std::size_t>(k) * row_values;
+        for (std::size_t c = 0; c < 3; ++c) {
+            const int o = channel_offset[c];
+            std::int32_t* hc = h + c * static_cast<std::size_t>(rw);
+            for (int rx = 0; rx < rw; ++rx) {
+                const std::size_t i = static_cast<std::size_t>(rx);
+                hc[i] = row[column_offsets_[2 * i] + o] * x_taps_.weight0[i] + row[column_offsets_[2 * i + 1] + o] * x_taps_.weight1[i];
+            }
+        }
+    }
+
+    // Pass 2, vertical + normalisation + layout, per model row; padding rows and columns.
     const int x0 = geometry.pad_x, y0 = geometry.pad_y;
     // Element (x, y, c) lives at out[c * channel_step + (y * W + x) * pixel_step].
     const bool planar = input_.layout == ChannelLayout::nchw;
@@ -146,17 +184,8 @@ LetterboxGeometry DetectionPreprocessor::convert(const VideoFrameView& frame, st
             for (std::size_t i = 0; i < count; ++i) o[i * pixel_step] = padded[c];
         }
     };
-    // Byte offsets of the two horizontal taps, per resized column (x_taps_ in source pixels).
-    column_offsets_.resize(static_cast<std::size_t>(rw) * 2);
-    for (int rx = 0; rx < rw; ++rx) {
-        const int sx = x_taps_.index[static_cast<std::size_t>(rx)];
-        column_offsets_[static_cast<std::size_t>(rx) * 2] = sx * pixel_bytes;
-        column_offsets_[static_cast<std::size_t>(rx) * 2 + 1] = std::min(sx + 1, frame.width - 1) * pixel_bytes;
-    }
     const std::size_t row_pixels = static_cast<std::size_t>(W);
-    // Rows are independent: split them over the OpenMP pool (the caller is the runtime's compute
-    // thread when ObjectDetector calls, so this is the pool the model runs on; compute_thread.hpp).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
     for (int y = 0; y < H; ++y) {
         const std::size_t row_start = static_cast<std::size_t>(y) * row_pixels;
         const int ry = y - y0;
@@ -167,22 +196,19 @@ LetterboxGeometry DetectionPreprocessor::convert(const VideoFrameView& frame, st
         pad_span(row_start, static_cast<std::size_t>(x0));
         pad_span(row_start + static_cast<std::size_t>(x0 + rw), row_pixels - static_cast<std::size_t>(x0 + rw));
         const int sy = y_taps_.index[static_cast<std::size_t>(ry)];
-        const std::uint8_t* row0 = source + static_cast<std::ptrdiff_t>(sy) * source_stride;
-        const std::uint8_t* row1 = source + static_cast<std::ptrdiff_t>(std::min(sy + 1, frame.height - 1)) * source_stride;
+        const std::int32_t* h0 = horizontal_.data() + static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(sy)]) * row_values;
+        const std::int32_t* h1 =
+            horizontal_.data() + static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(std::min(sy + 1, frame.height - 1))]) * row_values;
         const int b0 = y_taps_.weight0[static_cast<std::size_t>(ry)], b1 = y_taps_.weight1[static_cast<std::size_t>(ry)];
         for (std::size_t c = 0; c < 3; ++c) {
-            const int o = channel_offset[c];
-            const float* table = &lookup[c * 256];
+            const std::int32_t* s0 = h0 + c * static_cast<std::size_t>(rw);
+            const std::int32_t* s1 = h1 + c * static_cast<std::size_t>(rw);
+            const float mean = input_.mean[c], scale = input_.scale[c];
             float* dst = out + c * channel_step + (row_start + static_cast<std::size_t>(x0)) * pixel_step;
-            for (int rx = 0; rx < rw; ++rx) {
-                const int p0 = column_offsets_[static_cast<std::size_t>(rx) * 2] + o;
-                const int p1 = column_offsets_[static_cast<std::size_t>(rx) * 2 + 1] + o;
-                const int a0 = x_taps_.weight0[static_cast<std::size_t>(rx)], a1 = x_taps_.weight1[static_cast<std::size_t>(rx)];
-                const int s0 = row0[p0] * a0 + row0[p1] * a1;  // horizontal pass, x2048
-                const int s1 = row1[p0] * a0 + row1[p1] * a1;
+            for (std::size_t i = 0; i < static_cast<std::size_t>(rw); ++i) {
                 // OpenCV's vertical pass for 8-bit (VResizeLinearVec_32s8u): x2048 again, rounded.
-                const int v = (((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16) + 2) >> 2;
-                dst[static_cast<std::size_t>(rx) * pixel_step] = table[std::clamp(v, 0, 255)];
+                const int v = std::clamp((((b0 * (s0[i] >> 4)) >> 16) + ((b1 * (s1[i] >> 4)) >> 16) + 2) >> 2, 0, 255);
+                dst[i * pixel_step] = (static_cast<float>(v) - mean) * scale;
             }
         }
     }

@@ -56,6 +56,9 @@ private:
     };
     Taps x_taps_, y_taps_;
     std::vector<int> column_offsets_;  // per resized column, byte offsets of its two source pixels
+    std::vector<int> row_slot_;        // per source row, its slot in horizontal_ (-1: not needed)
+    std::vector<int> source_rows_;     // per slot, the source row
+    std::vector<std::int32_t> horizontal_;  // per slot, 3 planar rows of horizontally resized values x2048
     int taps_source_width_ = 0, taps_source_height_ = 0, taps_width_ = 0, taps_height_ = 0;
 };
 
