@@ -6,6 +6,8 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include "element_test_support.hpp"
+
 #include <string>
 #include <vector>
 
@@ -161,21 +163,7 @@ std::string state_change_error(const char* property, double value) {
         g_object_set(element, property, static_cast<gint>(value), nullptr);
     else
         g_object_set(element, property, value, nullptr);
-    GstBus* bus = gst_bus_new();
-    gst_element_set_bus(element, bus);
-    EXPECT_EQ(gst_element_set_state(element, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-    std::string text;
-    GstMessage* message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-    if (message != nullptr) {
-        GError* error = nullptr;
-        gst_message_parse_error(message, &error, nullptr);
-        text = error->message;
-        g_error_free(error);
-        gst_message_unref(message);
-    }
-    gst_element_set_state(element, GST_STATE_NULL);
-    gst_element_set_bus(element, nullptr);
-    gst_object_unref(bus);
+    const std::string text = xmodal::testing::start_error(element);
     gst_object_unref(element);
     return text;
 }
