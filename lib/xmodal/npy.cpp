@@ -1,9 +1,12 @@
 #include "xmodal/npy.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <regex>
+
+#include <zlib.h>
 
 #include "xmodal/error.hpp"
 
@@ -16,12 +19,15 @@ struct Descr {
 };
 constexpr Descr kDescrs[] = {{"<f4", DataType::f32}, {"<f8", DataType::f64}, {"<i8", DataType::s64}, {"<i4", DataType::s32},
                              {"|i1", DataType::s8},  {"|u1", DataType::u8},  {"|b1", DataType::boolean}, {"<f2", DataType::f16}};
-}  // namespace
 
-HostTensor load_npy(const std::string& path) {
+std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, ": cannot open");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `path` names the array in messages: a file, or "archive.npz: member.npy".
+HostTensor parse_npy(const std::string& bytes, const std::string& path) {
     if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) fail(path, ": not a .npy file (no \\x93NUMPY magic)");
     int major = static_cast<unsigned char>(bytes[6]);
     std::size_t header_len, header_at;
@@ -60,6 +66,91 @@ HostTensor load_npy(const std::string& path) {
     if (bytes.size() - at < need) fail(path, ": has ", bytes.size() - at, " data bytes, shape ", shape_string(t.shape), " needs ", need);
     t.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin() + static_cast<std::ptrdiff_t>(at + need));
     return t;
+}
+
+std::uint64_t le(const std::string& bytes, std::size_t at, int size) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < size; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[at + static_cast<std::size_t>(i)])) << (8 * i);
+    return v;
+}
+
+std::string inflate_member(const std::string& path, const std::string& name, const char* data, std::size_t size, std::size_t expected) {
+    std::string out(expected, '\0');
+    z_stream z{};
+    // Negative window bits: raw deflate, as zip stores it (no zlib header).
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) fail(path, ": ", name, ": cannot start zlib");
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+    z.avail_in = static_cast<uInt>(size);
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(expected);
+    int rc = inflate(&z, Z_FINISH);
+    std::size_t produced = z.total_out;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || produced != expected)
+        fail(path, ": ", name, ": corrupt deflate data (zlib ", rc, ", ", produced, " of ", expected, " bytes)");
+    return out;
+}
+}  // namespace
+
+HostTensor load_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+std::map<std::string, HostTensor> load_npz(const std::string& path) {
+    const std::string bytes = read_file(path);
+    // The end-of-central-directory record is the last 22 bytes plus a comment of up to 64 KiB.
+    std::size_t eocd = std::string::npos;
+    for (std::size_t at = bytes.size() >= 22 ? bytes.size() - 22 : std::string::npos; at != std::string::npos && bytes.size() - at <= 22 + 65535; --at) {
+        if (le(bytes, at, 4) == 0x06054b50) {
+            eocd = at;
+            break;
+        }
+        if (at == 0) break;
+    }
+    if (eocd == std::string::npos) fail(path, ": not an .npz file (no zip end-of-central-directory record)");
+    const std::uint64_t entries = le(bytes, eocd + 10, 2), cd_size = le(bytes, eocd + 12, 4), cd_at = le(bytes, eocd + 16, 4);
+    if (entries == 0xffff || cd_at == 0xffffffff) fail(path, ": zip64 archives (over 4 GiB or 65535 members) are not supported");
+    if (cd_at + cd_size > eocd) fail(path, ": central directory lies outside the file");
+    std::map<std::string, HostTensor> arrays;
+    std::size_t at = cd_at;
+    for (std::uint64_t i = 0; i < entries; ++i) {
+        if (at + 46 > eocd || le(bytes, at, 4) != 0x02014b50) fail(path, ": central directory entry ", i, " is malformed");
+        const auto method = le(bytes, at + 10, 2), flags = le(bytes, at + 8, 2);
+        const auto crc = le(bytes, at + 16, 4), name_len = le(bytes, at + 28, 2), extra_len = le(bytes, at + 30, 2), comment_len = le(bytes, at + 32, 2);
+        std::uint64_t packed = le(bytes, at + 20, 4), size = le(bytes, at + 24, 4), local = le(bytes, at + 42, 4);
+        if (at + 46 + name_len + extra_len > eocd) fail(path, ": central directory entry ", i, " is truncated");
+        const std::string name = bytes.substr(at + 46, name_len);
+        // Sizes that do not fit 32 bits are in the zip64 extra field (id 1), in this order, only those marked 0xffffffff.
+        const std::size_t extra_end = at + 46 + name_len + extra_len;
+        for (std::size_t e = at + 46 + name_len; e + 4 <= extra_end;) {
+            const auto id = le(bytes, e, 2), len = le(bytes, e + 2, 2);
+            std::size_t f = e + 4;
+            if (id == 1)
+                for (std::uint64_t* v : {&size, &packed, &local})
+                    if (*v == 0xffffffff && f + 8 <= std::min<std::size_t>(e + 4 + len, extra_end)) {
+                        *v = le(bytes, f, 8);
+                        f += 8;
+                    }
+            e += 4 + len;
+        }
+        at += 46 + name_len + extra_len + comment_len;
+        if (size > 0xffffffffu || packed > 0xffffffffu) fail(path, ": ", name, ": members over 4 GiB are not supported");
+        if (flags & 1) fail(path, ": ", name, ": encrypted members are not supported");
+        if (local + 30 > bytes.size() || le(bytes, local, 4) != 0x04034b50) fail(path, ": ", name, ": local header missing");
+        const std::uint64_t data_at = local + 30 + le(bytes, local + 26, 2) + le(bytes, local + 28, 2);
+        if (data_at + packed > bytes.size()) fail(path, ": ", name, ": data runs past the end of the file (truncated?)");
+        std::string member;
+        if (method == 0) {
+            if (packed != size) fail(path, ": ", name, ": stored member with different packed and unpacked sizes");
+            member = bytes.substr(data_at, size);
+        } else if (method == 8) {
+            member = inflate_member(path, name, bytes.data() + data_at, packed, size);
+        } else {
+            fail(path, ": ", name, ": zip compression method ", method, " is not supported (stored or deflated)");
+        }
+        if (crc32(0, reinterpret_cast<const Bytef*>(member.data()), static_cast<uInt>(member.size())) != crc) fail(path, ": ", name, ": CRC mismatch (corrupt file)");
+        if (name.size() < 4 || name.compare(name.size() - 4, 4, ".npy") != 0) fail(path, ": member '", name, "' is not an .npy array");
+        arrays[name.substr(0, name.size() - 4)] = parse_npy(member, path + ": " + name);
+    }
+    return arrays;
 }
 
 void save_npy(const std::string& path, const HostTensor& tensor) {

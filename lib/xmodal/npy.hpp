@@ -2,6 +2,7 @@
 // `xmodal-model run` and how tools exchange reference outputs with NumPy/PyTorch scripts.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "xmodal/safetensors.hpp"
@@ -11,6 +12,10 @@ namespace xmodal {
 // Throws xmodal::Error naming the file: not an .npy, unsupported dtype ("<f4", "<f8", "<i8",
 // "<i4", "|i1", "|u1", "|b1", "<f2" are read), Fortran order, truncated data.
 HostTensor load_npy(const std::string& path);
+// NumPy .npz archives (np.savez / np.savez_compressed): a zip of .npy members, stored or deflated.
+// Keys are the member names without ".npy". Throws xmodal::Error naming the archive and member:
+// not a zip, zip64, encryption, other compression methods, CRC mismatch, a member that is not .npy.
+std::map<std::string, HostTensor> load_npz(const std::string& path);
 void save_npy(const std::string& path, const HostTensor& tensor);
 
 }  // namespace xmodal
