@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "element_test_support.hpp"
 #include "xm_objects.hpp"
@@ -272,6 +273,40 @@ TEST(XmDetect, InferenceIntervalThreeWithTrackerGivesObjectsOnEveryFrame) {
         if (i == 0) first_ids = ids;
         // A still picture: the same objects keep their ids (predicted frames list only followed tracks).
         for (int id : ids) EXPECT_TRUE(std::binary_search(first_ids.begin(), first_ids.end(), id)) << "frame " << i << " id " << id;
+        gst_buffer_unref(out);
+    }
+    gst_harness_teardown(h);
+}
+
+// Caps may change mid-stream (a camera switching resolution, a decoder reconfiguring): held frames
+// finish with the old caps, and later frames are read with the new format and size.
+TEST(XmDetect, CapsChangeMidStreamUsesTheNewFormatAndSize) {
+    REQUIRE_MODEL();
+    Photo photo = load_photo("dog");
+    GstHarness* h = harness_for("batch-size=2 precision=f32", caps_of(photo.info));
+    ASSERT_EQ(gst_harness_push(h, make_video_buffer(photo.info, photo.bgr.data, 0, GST_SECOND / 10)), GST_FLOW_OK);
+    // The same picture at half size as RGBx.
+    cv::Mat half, half_rgbx;
+    cv::resize(photo.bgr, half, cv::Size(photo.bgr.cols / 2, photo.bgr.rows / 2), 0, 0, cv::INTER_AREA);
+    cv::cvtColor(half, half_rgbx, cv::COLOR_BGR2RGBA);
+    GstVideoInfo small;
+    gst_video_info_set_format(&small, GST_VIDEO_FORMAT_RGBx, static_cast<guint>(half.cols), static_cast<guint>(half.rows));
+    gst_harness_set_src_caps_str(h, caps_of(small).c_str());  // drains the held 768x576 frame first
+    ASSERT_EQ(gst_harness_buffers_in_queue(h), 1u);
+    GstBuffer* first = gst_harness_pull(h);
+    EXPECT_EQ(xmodal::gst::read_objects(first, photo.bgr.cols, photo.bgr.rows).size(), 3u);
+    gst_buffer_unref(first);
+    for (int i = 1; i <= 2; ++i)
+        gst_harness_push(h, make_video_buffer(small, half_rgbx.data, i * GST_SECOND / 10, GST_SECOND / 10));
+    for (int i = 1; i <= 2; ++i) {
+        GstBuffer* out = gst_harness_pull(h);
+        const auto objects = xmodal::gst::read_objects(out, half.cols, half.rows);
+        ASSERT_GE(objects.size(), 2u) << "frame " << i;
+        // The dog is still where it was, in the new frame's pixels: its box left edge near 133 / 2.
+        bool dog = false;
+        for (const auto& o : objects)
+            dog = dog || (o.label == "dog" && std::abs(o.meta->x - 66.0) < 6 && o.meta->x + o.meta->w <= static_cast<guint>(half.cols));
+        EXPECT_TRUE(dog) << "frame " << i;
         gst_buffer_unref(out);
     }
     gst_harness_teardown(h);
