@@ -278,6 +278,29 @@ TEST(XmDetect, InferenceIntervalThreeWithTrackerGivesObjectsOnEveryFrame) {
     gst_harness_teardown(h);
 }
 
+// A buffer smaller than its caps say is a stream error naming the sizes, not a crash or a read
+// past the end.
+TEST(XmDetect, TruncatedBufferIsAStreamError) {
+    REQUIRE_MODEL();
+    GstHarness* h = harness_for("", "video/x-raw,format=BGRx,width=64,height=48,framerate=25/1");
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    GstBuffer* truncated = gst_buffer_new_allocate(nullptr, 100, nullptr);
+    EXPECT_EQ(gst_harness_push(h, truncated), GST_FLOW_ERROR);
+    GstMessage* message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    ASSERT_NE(message, nullptr);
+    GError* error = nullptr;
+    gchar* debug = nullptr;
+    gst_message_parse_error(message, &error, &debug);
+    EXPECT_TRUE(contains(error->message, "cannot map a video frame")) << error->message;
+    EXPECT_TRUE(contains(debug, "buffer of 100 bytes for caps of 12288")) << debug;
+    g_error_free(error), g_free(debug);
+    gst_message_unref(message);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+}
+
 // Caps may change mid-stream (a camera switching resolution, a decoder reconfiguring): held frames
 // finish with the old caps, and later frames are read with the new format and size.
 TEST(XmDetect, CapsChangeMidStreamUsesTheNewFormatAndSize) {
