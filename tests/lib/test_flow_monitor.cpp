@@ -1,10 +1,13 @@
 // FlowMonitor: interval boundaries, gaps, the partial flush at EOS, series/class counts, the cold
 // start baseline and its switch to an (injected) forecaster with the documented bands.
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -241,6 +244,68 @@ TEST(FlowMonitor, bad_options_and_timestamps_are_named) {
 TEST(FlowMonitor, missing_forecaster_file_is_named) {
     EXPECT_NE(error_of([] { xmodal::load_flow_forecaster("/nonexistent/flow.onnx", 2); }).find("/nonexistent/flow.onnx"),
               std::string::npos);
+}
+
+// A forecaster in the documented interface that predicts twice the input window: forecast =
+// flow + flow; time_of_day and day_of_week are declared but unused. flow's N is fixed to `series`.
+std::string write_doubling_forecaster(const std::string& name, int series) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    g->set_name("doubling");
+    auto add_value = [](onnx::ValueInfoProto* v, const char* value_name, int type, std::vector<std::int64_t> dims) {
+        v->set_name(value_name);
+        v->mutable_type()->mutable_tensor_type()->set_elem_type(type);
+        for (const std::int64_t d : dims) v->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+    };
+    add_value(g->add_input(), "flow", onnx::TensorProto::FLOAT, {1, 12, series});
+    add_value(g->add_input(), "time_of_day", onnx::TensorProto::FLOAT, {1, 12});
+    add_value(g->add_input(), "day_of_week", onnx::TensorProto::INT64, {1, 12});
+    auto* n = g->add_node();
+    n->set_op_type("Add");
+    n->set_name("double");
+    n->add_input("flow");
+    n->add_input("flow");
+    n->add_output("forecast");
+    add_value(g->add_output(), "forecast", onnx::TensorProto::FLOAT, {1, 12, series});
+    const std::string path = ::testing::TempDir() + name;
+    std::ofstream(path, std::ios::binary) << m.SerializeAsString();
+    return path;
+}
+
+TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
+    const std::string path = write_doubling_forecaster("xm_flow_doubling.onnx", 2);
+    xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
+    FlowForecastInput input;
+    input.series = 2;
+    for (int i = 0; i < 24; ++i) input.flow.push_back(static_cast<float>(i));
+    input.time_of_day.assign(12, 0.5f);
+    input.day_of_week.assign(12, 2);
+    const std::vector<float> out = forecaster(input);
+    ASSERT_EQ(out.size(), 24u);
+    EXPECT_FLOAT_EQ(out[0], 0.f);
+    EXPECT_FLOAT_EQ(out[23], 46.f);
+
+    // With 12 intervals of 1 positive crossing each, the model forecasts 2 for every lead.
+    FlowMonitor m(mid_line(), options(1 * s, 3), forecaster);
+    std::vector<IntervalReport> reports;
+    for (int k = 0; k <= 12; ++k) {
+        for (IntervalReport& r : cross_up(m, k + 1, k * s)) reports.push_back(std::move(r));
+    }
+    ASSERT_EQ(reports.size(), 12u);
+    EXPECT_EQ(reports[11].forecaster, "model");
+    EXPECT_EQ(reports[11].series[0].forecast, (std::vector<float>{2.f, 2.f, 2.f}));
+    EXPECT_EQ(reports[11].series[1].forecast, (std::vector<float>{0.f, 0.f, 0.f}));
+    std::remove(path.c_str());
+}
+
+TEST(FlowMonitor, onnx_forecaster_with_other_series_count_is_named) {
+    const std::string path = write_doubling_forecaster("xm_flow_three.onnx", 3);
+    const std::string error = error_of([&] { xmodal::load_flow_forecaster(path, 2); });
+    EXPECT_NE(error.find("has 3 series, but the lines give 2"), std::string::npos) << error;
+    EXPECT_NE(error.find(path), std::string::npos) << error;
+    std::remove(path.c_str());
 }
 
 }  // namespace
