@@ -6,6 +6,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "element_test_support.hpp"
 
@@ -35,21 +36,25 @@ struct Harness {
     GstHarness* h;
     GstBus* bus;
 
-    explicit Harness(const char* properties) {
-        h = gst_harness_new_parse((std::string("xmflow ") + properties).c_str());
+    explicit Harness(const char* properties, const char* downstream = "", const char* format = "GRAY8") {
+        h = gst_harness_new_parse((std::string("xmflow ") + properties + downstream).c_str());
         bus = gst_bus_new();
         gst_element_set_bus(h->element, bus);
-        gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=64,height=48,framerate=10/1");
+        info_format = gst_video_format_from_string(format);
+        gst_harness_set_src_caps_str(
+            h, (std::string("video/x-raw,format=") + format + ",width=64,height=48,framerate=10/1").c_str());
     }
+    GstVideoFormat info_format;
     ~Harness() {
         gst_harness_teardown(h);
         gst_object_unref(bus);
     }
 
-    // Pushes a frame at `pts` with the objects and returns a copy of its flow structure.
-    GstStructure* push(GstClockTime pts, const std::vector<Object>& objects) {
+    // Pushes a frame at `pts` with the objects and returns a copy of its flow structure; `pixels`
+    // (optional) receives the output frame's bytes.
+    GstStructure* push(GstClockTime pts, const std::vector<Object>& objects, std::vector<guint8>* pixels = nullptr) {
         GstVideoInfo info;
-        gst_video_info_set_format(&info, GST_VIDEO_FORMAT_GRAY8, width, height);
+        gst_video_info_set_format(&info, info_format, width, height);
         GstBuffer* buffer = xmodal::testing::make_video_buffer(info, nullptr, pts, frame_ns);
         for (const Object& o : objects) {
             GstVideoRegionOfInterestMeta* roi = xg::add_object(buffer, width, height, o.label, o.label[0] == 'b' ? 5 : 2,
@@ -60,6 +65,10 @@ struct Harness {
         EXPECT_EQ(gst_harness_push(h, buffer), GST_FLOW_OK);
         GstBuffer* out = gst_harness_pull(h);
         EXPECT_NE(out, nullptr);
+        if (out != nullptr && pixels != nullptr) {
+            pixels->resize(gst_buffer_get_size(out));
+            gst_buffer_extract(out, 0, pixels->data(), pixels->size());
+        }
         const GstStructure* s = out != nullptr ? xg::flow_structure(out) : nullptr;
         GstStructure* copy = s != nullptr ? gst_structure_copy(s) : nullptr;
         if (out != nullptr) gst_buffer_unref(out);
@@ -67,12 +76,12 @@ struct Harness {
         return copy;
     }
 
-    // The "xmodal-flow" element messages posted so far (copies).
-    std::vector<GstStructure*> messages() {
+    // The element messages of that name posted so far (copies).
+    std::vector<GstStructure*> messages(const char* name = "xmodal-flow") {
         std::vector<GstStructure*> out;
         while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
             const GstStructure* s = gst_message_get_structure(m);
-            if (gst_structure_has_name(s, "xmodal-flow")) out.push_back(gst_structure_copy(s));
+            if (gst_structure_has_name(s, name)) out.push_back(gst_structure_copy(s));
             gst_message_unref(m);
         }
         return out;
@@ -292,6 +301,64 @@ TEST(XmFlow, frames_without_timestamps_are_an_error) {
     EXPECT_NE(std::string(error->message).find("no timestamp"), std::string::npos);
     g_error_free(error);
     gst_message_unref(m);
+}
+
+// xmmetaconvert writes the flow meta into each frame's JSON under "xmodal-flow".
+TEST(XmFlow, meta_reaches_the_json_of_xmmetaconvert) {
+    Harness t("lines=\"mid:0.1,0.5,0.9,0.5\" interval=1 horizon=2", " ! xmmetaconvert post-messages=true");
+    for (int f = 0; f <= 10; ++f) gst_structure_free(t.push(f * frame_ns, {{1, f < 3 ? 0.8 : 0.2}}));
+    std::vector<GstStructure*> frames = t.messages("xmodal-frame");
+    ASSERT_EQ(frames.size(), 11u);
+    const nlohmann::json first = nlohmann::json::parse(gst_structure_get_string(frames[5], "json"));
+    const nlohmann::json& flow = first.at("xmodal-flow");
+    EXPECT_EQ(flow.at("lines"), "mid:0.1,0.5,0.9,0.5");
+    EXPECT_EQ(flow.at("running").at("counts").at(0).at("count"), 1);
+    EXPECT_EQ(flow.at("running").at("counts").at(0).at("direction"), "positive");
+    EXPECT_FALSE(flow.contains("reports"));
+    const nlohmann::json closing = nlohmann::json::parse(gst_structure_get_string(frames[10], "json")).at("xmodal-flow");
+    const nlohmann::json& report = closing.at("reports").at(0);
+    EXPECT_EQ(report.at("partial"), false);
+    EXPECT_EQ(report.at("forecaster"), "baseline:history-mean");
+    EXPECT_EQ(report.at("series").at(0).at("count"), 1);
+    EXPECT_EQ(report.at("series").at(0).at("forecast"), nlohmann::json::array({1.0, 1.0}));
+    EXPECT_EQ(report.at("series").at(0).at("upper").size(), 2u);
+    EXPECT_EQ(closing.at("latest"), report);
+    free_all(frames);
+}
+
+// xmoverlay draws the line and the text block from the flow meta; without xmflow it draws nothing.
+TEST(XmFlow, overlay_draws_lines_and_forecast) {
+    std::vector<guint8> with_flow, without_flow;
+    {
+        Harness t("lines=\"mid:0.1,0.5,0.9,0.5\" interval=1", " ! xmoverlay", "RGB");
+        gst_structure_free(t.push(0, {}, &with_flow));
+    }
+    {
+        GstHarness* h = gst_harness_new_parse("identity ! xmoverlay");
+        gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=48,framerate=10/1");
+        GstVideoInfo info;
+        gst_video_info_set_format(&info, GST_VIDEO_FORMAT_RGB, width, height);
+        ASSERT_EQ(gst_harness_push(h, xmodal::testing::make_video_buffer(info, nullptr, 0, frame_ns)), GST_FLOW_OK);
+        GstBuffer* out = gst_harness_pull(h);
+        ASSERT_NE(out, nullptr);
+        without_flow.resize(gst_buffer_get_size(out));
+        gst_buffer_extract(out, 0, without_flow.data(), without_flow.size());
+        gst_buffer_unref(out);
+        gst_harness_teardown(h);
+    }
+    const int stride = (width * 3 + 3) / 4 * 4;
+    auto changed_in = [&](const std::vector<guint8>& px, int x0, int x1, int y0, int y1) {
+        int n = 0;
+        for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x) n += px[static_cast<std::size_t>(y * stride + x * 3)] != 100;
+        return n;
+    };
+    // Along the line left of its caption (x 0.1..0.2 of the width, rows around y = 0.5).
+    EXPECT_GT(changed_in(with_flow, 7, 12, 22, 26), 0);
+    EXPECT_EQ(changed_in(without_flow, 7, 12, 22, 26), 0);
+    // The text block at the top right.
+    EXPECT_GT(changed_in(with_flow, 40, 64, 0, 6), 0);
+    EXPECT_EQ(changed_in(without_flow, 0, 64, 0, 48), 0);
 }
 
 }  // namespace
