@@ -15,17 +15,24 @@
 #   XMODAL_INTERVAL     run the detector on every Nth frame, the tracker predicts in between [1]
 #   XMODAL_CLASSES      labels to keep [person,bicycle,car,motorcycle,bus,truck]
 #   XMODAL_THRESHOLD    detection confidence [0.3]
+#   XMODAL_LINES        counting lines for xmflow, "name:x1,y1,x2,y2;..." normalised (docs/COUNTING.md)
+#                       [street:0.64,0.4,0.35,0.4: across the street clip's two lanes above the stop
+#                       line (where cars queue and parked cars sit, tracks flicker), arrow right to
+#                       left, so traffic towards the camera counts positive]
+#   XMODAL_INTERVAL_S   xmflow's counting interval in seconds, >= 1 [5]
+#   XMODAL_FLOW_CLASSES labels xmflow counts [bicycle,car,motorcycle,bus,truck]
+#   XMODAL_FLOW_MODEL   forecaster model for xmflow [none: the cold-start baseline]
 #   GST_PLUGIN_PATH     where the xmodal plugin is [build/plugins of this checkout, if built]
 #
 # The pipeline (printed before it runs):
-#   uridecodebin (video only) ! xmdetect ! xmtrack ! xmoverlay ! xmmetaconvert (JSON lines file)
+#   uridecodebin (video only) ! xmdetect ! xmtrack ! xmflow ! xmoverlay ! xmmetaconvert (JSON lines file)
 #     ! videoconvert ! x264enc ! mp4mux ! filesink
 # No videoconvert is needed before xmdetect/xmoverlay: they read I420/NV12/RGB/BGR/RGBx/BGRx directly.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
     exit $([ $# -lt 1 ] && echo 2 || echo 0)
 fi
 input="$1"
@@ -60,6 +67,9 @@ pipeline=(
         precision="${XMODAL_PRECISION:-auto}" inference-interval="${XMODAL_INTERVAL:-1}"
         threshold="${XMODAL_THRESHOLD:-0.3}" classes="${XMODAL_CLASSES:-person,bicycle,car,motorcycle,bus,truck}"
     ! xmtrack
+    ! xmflow lines="${XMODAL_LINES:-street:0.64,0.4,0.35,0.4}" interval="${XMODAL_INTERVAL_S:-5}"
+        classes="${XMODAL_FLOW_CLASSES:-bicycle,car,motorcycle,bus,truck}"
+        ${XMODAL_FLOW_MODEL:+model="$XMODAL_FLOW_MODEL"}
     ! xmoverlay
     ! xmmetaconvert location="$jsonl" source="$uri"
     ! videoconvert ! $encoder ! mp4mux ! filesink location="$mp4"

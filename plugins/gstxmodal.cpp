@@ -11,6 +11,7 @@
 #include "gstxmmetaconvert.hpp"
 #include "gstxmtrack.hpp"
 #include "gstxmoverlay.hpp"
+#include "gstxmflow.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -37,6 +38,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     ok &= GST_ELEMENT_REGISTER(xmmetaconvert, plugin);
     ok &= GST_ELEMENT_REGISTER(xmtrack, plugin);
     ok &= GST_ELEMENT_REGISTER(xmoverlay, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmflow, plugin);
     return ok;
 }
 

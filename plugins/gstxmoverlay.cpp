@@ -10,10 +10,15 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "xm_objects.hpp"
 #include "xmodal/error.hpp"
+#include "xmodal/line_counter.hpp"
 #include "xmodal/overlay.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_xm_overlay_debug);
@@ -57,6 +62,89 @@ struct CollectedScene {
     xmodal::OverlayScene view() const { return {objects, segments, text_blocks}; }
 };
 
+const GstStructure* nth_structure(const GstStructure* s, const char* field, guint i) {
+    const GValue* array = s != nullptr ? gst_structure_get_value(s, field) : nullptr;
+    if (array == nullptr || !GST_VALUE_HOLDS_ARRAY(array) || i >= gst_value_array_get_size(array)) return nullptr;
+    const GValue* v = gst_value_array_get_value(array, i);
+    return G_VALUE_HOLDS(v, GST_TYPE_STRUCTURE) ? gst_value_get_structure(v) : nullptr;
+}
+
+const GstStructure* sub_structure(const GstStructure* s, const char* field) {
+    const GValue* v = gst_structure_get_value(s, field);
+    return v != nullptr && G_VALUE_HOLDS(v, GST_TYPE_STRUCTURE) ? gst_value_get_structure(v) : nullptr;
+}
+
+double nth_double(const GstStructure* s, const char* field, guint i) {
+    const GValue* array = s != nullptr ? gst_structure_get_value(s, field) : nullptr;
+    if (array == nullptr || !GST_VALUE_HOLDS_ARRAY(array) || i >= gst_value_array_get_size(array)) return -1;
+    const GValue* v = gst_value_array_get_value(array, i);
+    return G_VALUE_HOLDS_DOUBLE(v) ? g_value_get_double(v) : -1;
+}
+
+// xmflow's meta (docs/elements/xmflow.md): each counting line with its name and running counts
+// at its middle and an arrow towards its positive side; a text block with the running count and
+// the next interval's forecast [band] per line and direction, and which forecaster made it.
+void add_flow(CollectedScene& scene, const GstStructure* flow, int width, int height) {
+    const gchar* lines_text = gst_structure_get_string(flow, "lines");
+    if (lines_text == nullptr) return;
+    std::vector<xmodal::CountingLine> lines;
+    try {
+        lines = xmodal::parse_counting_lines(lines_text);
+    } catch (const xmodal::Error& e) {
+        GST_WARNING("XmodalFlowMeta with unreadable lines: %s", e.what());
+        return;
+    }
+    const GstStructure* running = sub_structure(flow, "running");
+    const GstStructure* latest = sub_structure(flow, "latest");
+    auto count = [](const GstStructure* series) {
+        gint64 n = 0;
+        if (series != nullptr) gst_structure_get_int64(series, "count", &n);
+        return n;
+    };
+    const xmodal::Rgb colour{255, 255, 0};
+    xmodal::OverlayTextBlock block;
+    block.corner = xmodal::Corner::top_right;
+    const gchar* forecaster = latest != nullptr ? gst_structure_get_string(latest, "forecaster") : nullptr;
+    block.lines.push_back(forecaster != nullptr ? std::string("flow, forecast by ") + forecaster
+                                                : std::string("flow, forecast after the first interval"));
+    for (std::size_t l = 0; l < lines.size(); ++l) {
+        const xmodal::CountingLine& line = lines[l];
+        const xmodal::Point a{static_cast<int>(std::lround(line.x1 * width)), static_cast<int>(std::lround(line.y1 * height))};
+        const xmodal::Point b{static_cast<int>(std::lround(line.x2 * width)), static_cast<int>(std::lround(line.y2 * height))};
+        const gint64 positive = count(nth_structure(running, "counts", static_cast<guint>(2 * l)));
+        const gint64 negative = count(nth_structure(running, "counts", static_cast<guint>(2 * l + 1)));
+        scene.segments.push_back({a, b, colour,
+                                  line.name + " +" + std::to_string(positive) + " -" + std::to_string(negative)});
+        // The arrow: from the middle towards the positive side (the left of a -> b on screen).
+        const double dx = b.x - a.x, dy = b.y - a.y, length = std::max(1.0, std::hypot(dx, dy));
+        const double size = std::max(8.0, 0.04 * height);
+        const double nx = dy / length, ny = -dx / length;  // unit normal to the left of a -> b
+        const xmodal::Point mid{(a.x + b.x) / 2, (a.y + b.y) / 2};
+        const xmodal::Point tip{mid.x + static_cast<int>(nx * size * 2), mid.y + static_cast<int>(ny * size * 2)};
+        scene.segments.push_back({mid, tip, colour, ""});
+        for (const double side : {-1.0, 1.0}) {
+            const xmodal::Point barb{tip.x - static_cast<int>(nx * size * 0.7 - side * dx / length * size * 0.5),
+                                     tip.y - static_cast<int>(ny * size * 0.7 - side * dy / length * size * 0.5)};
+            scene.segments.push_back({tip, barb, colour, ""});
+        }
+        for (guint d = 0; d < 2; ++d) {
+            const guint i = static_cast<guint>(2 * l) + d;
+            char text[160];
+            const GstStructure* predicted = nth_structure(latest, "series", i);
+            const gint64 now = d == 0 ? positive : negative;
+            if (predicted != nullptr && nth_double(predicted, "forecast", 0) >= 0)
+                std::snprintf(text, sizeof text, "%s %s now %lld next %.1f [%.1f-%.1f]", line.name.c_str(), d == 0 ? "+" : "-",
+                              static_cast<long long>(now), nth_double(predicted, "forecast", 0),
+                              nth_double(predicted, "lower", 0), nth_double(predicted, "upper", 0));
+            else
+                std::snprintf(text, sizeof text, "%s %s now %lld", line.name.c_str(), d == 0 ? "+" : "-",
+                              static_cast<long long>(now));
+            block.lines.emplace_back(text);
+        }
+    }
+    scene.text_blocks.push_back(std::move(block));
+}
+
 // The one place where metas become things to draw. A later meta kind (counting lines, counts,
 // captions, forecasts) adds a block here that reads its meta into segments / text_blocks (or into
 // a new OverlayScene member; lib/xmodal/overlay.hpp says how).
@@ -68,6 +156,7 @@ CollectedScene collect_scene(GstBuffer* buffer, const GstVideoInfo& info) {
                                  static_cast<float>(o.x_max * width), static_cast<float>(o.y_max * height), o.label,
                                  o.label_id, static_cast<float>(o.confidence), o.track_id, o.track_state});
     }
+    if (const GstStructure* flow = xmodal::gst::flow_structure(buffer)) add_flow(scene, flow, width, height);
     return scene;
 }
 

@@ -13,14 +13,20 @@ bool get_double(const GstStructure* s, const char* field, double& out) {
     return s != nullptr && gst_structure_get_double(s, field, &out);
 }
 
+void register_custom_meta(const char* name) {
+    // The plugin and a test program each carry a copy of this file: register only once per process.
+    if (gst_meta_get_info(name) != nullptr) return;
+    static const gchar* tags[] = {nullptr};
+    gst_meta_register_custom(name, tags, nullptr, nullptr, nullptr);
+}
+
 void register_inference_meta_once() {
-    static const bool registered = [] {
-        // The plugin and a test program each carry a copy of this file: register only once per process.
-        if (gst_meta_get_info(inference_meta_name) != nullptr) return true;
-        static const gchar* tags[] = {nullptr};
-        gst_meta_register_custom(inference_meta_name, tags, nullptr, nullptr, nullptr);
-        return true;
-    }();
+    static const bool registered = (register_custom_meta(inference_meta_name), true);
+    (void)registered;
+}
+
+void register_flow_meta_once() {
+    static const bool registered = (register_custom_meta(flow_meta_name), true);
     (void)registered;
 }
 
@@ -112,6 +118,19 @@ std::optional<bool> inference_ran(GstBuffer* buffer) {
     gboolean inferred = FALSE;
     if (!gst_structure_get_boolean(gst_custom_meta_get_structure(meta), "inferred", &inferred)) return std::nullopt;
     return inferred != FALSE;
+}
+
+GstStructure* add_flow_structure(GstBuffer* buffer) {
+    register_flow_meta_once();
+    GstStructure* s = gst_custom_meta_get_structure(gst_buffer_add_custom_meta(buffer, flow_meta_name));
+    gst_structure_set_name(s, flow_structure_name);
+    return s;
+}
+
+const GstStructure* flow_structure(GstBuffer* buffer) {
+    register_flow_meta_once();
+    GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, flow_meta_name);
+    return meta != nullptr ? gst_custom_meta_get_structure(meta) : nullptr;
 }
 
 }  // namespace xmodal::gst

@@ -11,6 +11,10 @@
 // xmdetect also marks every frame it sees with a custom meta "XmodalInferenceMeta" whose structure
 // "xmodal-inference" has `inferred` (boolean: the detector ran on this frame; false on frames that
 // `inference-interval` skipped) and `model` (string). xmtrack predicts boxes on skipped frames.
+//
+// xmflow marks every frame with a custom meta "XmodalFlowMeta" whose structure "xmodal-flow"
+// holds the counting lines, the running counts and the latest interval reports
+// (docs/elements/xmflow.md); xmoverlay draws it, xmmetaconvert writes it into the JSON.
 #pragma once
 
 #include <gst/gst.h>
@@ -26,6 +30,8 @@ inline constexpr const char* detection_structure_name = "detection";
 inline constexpr const char* tracking_structure_name = "tracking";
 inline constexpr const char* inference_meta_name = "XmodalInferenceMeta";
 inline constexpr const char* inference_structure_name = "xmodal-inference";
+inline constexpr const char* flow_meta_name = "XmodalFlowMeta";
+inline constexpr const char* flow_structure_name = "xmodal-flow";
 
 // One object read from a buffer.
 struct FrameObject {
@@ -56,5 +62,10 @@ void remove_objects(GstBuffer* buffer);
 void mark_inference(GstBuffer* buffer, bool inferred, const std::string& model);
 // nullopt when no xmodal detector marked the buffer.
 std::optional<bool> inference_ran(GstBuffer* buffer);
+
+// The flow meta: adds it (registering it on first use) and returns its empty "xmodal-flow"
+// structure to fill; the buffer must be writable. flow_structure: nullptr when there is none.
+GstStructure* add_flow_structure(GstBuffer* buffer);
+const GstStructure* flow_structure(GstBuffer* buffer);
 
 }  // namespace xmodal::gst

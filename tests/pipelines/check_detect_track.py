@@ -3,7 +3,9 @@
 it wrote: an MP4 that GStreamer's discoverer reads as H.264 640x360 of the clip's duration, one JSON
 line per frame (xmodal-frame-1) with objects, and track ids that persist (parked cars through the
 whole clip). With --interval 3 the detector runs on every third frame and the tracker must still
-give objects on every frame.
+give objects on every frame. xmflow (5 s intervals on the script's default line) puts running counts
+on every frame and, on the frames that close an interval, the counts with a forecast and its band;
+with the detector on every frame, cars towards the camera are counted.
 
 usage: check_detect_track.py REPO BUILD_DIR [--interval N]
 """
@@ -70,5 +72,24 @@ people = [i for i, s in spans.items() if labels[i] == "person" and len(s) >= 10]
 movers = [i for i, s in spans.items() if labels[i] == "car" and 10 <= s[-1] - s[0] < 600]
 check(len(people) >= 5, f"people are tracked: {len(people)} person ids seen on >= 10 frames")
 check(len(movers) >= 5, f"moving cars are tracked: {len(movers)} car ids seen over 10..600 frames")
+flows = [f.get("xmodal-flow") for f in frames]
+check(all(fl is not None and fl["lines"] == "street:0.64,0.4,0.35,0.4" and len(fl["running"]["counts"]) == 2
+          for fl in flows), "every frame carries xmflow's running counts for the street line (both directions)")
+reports = [r for fl in flows if fl is not None for r in fl.get("reports", [])]
+check([(r["start"], r["end"]) for r in reports] == [(k * 5_000_000_000, (k + 1) * 5_000_000_000) for k in range(4)],
+      f"four 5 s intervals close in the 23.1 s clip: {[(r['start'] / 1e9, r['end'] / 1e9) for r in reports]}")
+def forecast_ok(series):
+    f, lo, hi = series.get("forecast", []), series.get("lower", []), series.get("upper", [])
+    return len(f) == len(lo) == len(hi) == 12 and all(0 <= l <= v <= h for l, v, h in zip(lo, f, hi))
+check(all(not r["partial"] and r["forecaster"] == "baseline:history-mean" and all(forecast_ok(s) for s in r["series"])
+          for r in reports), "each report has a 12-interval forecast inside its band, from the named cold-start baseline")
+towards = sum(r["series"][0]["count"] for r in reports)
+# With the detector on every third frame few tracks survive up the road where the line is (distant,
+# small cars; predicted positions are not counted): only the every-frame run must count.
+if interval == 1:
+    check(towards > 0, f"cars towards the camera are counted on the street line: {towards} in the closed intervals")
+check(all(fl.get("latest") == reports[-1] for fl in flows[-30:] if fl is not None),
+      "the latest report rides on the frames after it (what xmoverlay draws)")
+print(f"flow reports (street +/-): {[(r['series'][0]['count'], r['series'][1]['count']) for r in reports]}")
 print(f"{len(spans)} track ids; {len(long_cars)} long-lived cars, {len(people)} people, {len(movers)} passing cars")
 sys.exit(1 if failures else 0)
