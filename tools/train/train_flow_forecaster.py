@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the PEMS08 traffic-flow forecaster and exports it for xmodal's model runtime.
 
-    python3 tools/train/train_flow_forecaster.py [--shared ../shared] [--epochs 14] [--out models]
+    /usr/bin/python3 tools/train/train_flow_forecaster.py [--shared ../shared] [--epochs 8] [--out models]
 
 Data (shared/data/MANIFEST.md): the staged flow series covers steps 10700...17855 only. Training and
 model selection use only the windows whose targets end before the first step any STAEformer test
@@ -235,7 +235,7 @@ def main():
         "architecture": f"RevIN-style per-series normalisation; dim {args.dim}, 4 heads, 2 temporal + 2 cross-series "
                         "pre-norm attention layers; time-of-day Fourier features + day-of-week embedding; linear head",
         "parameters": sum(p.numel() for p in model.parameters()),
-        "training_command": "python3 tools/train/train_flow_forecaster.py " + " ".join(
+        "training_command": "/usr/bin/python3 tools/train/train_flow_forecaster.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("shared", "out")),
         "data": {
             "series": "shared/data/PEMS08/PEMS08_flow_t10700-17855.npy (steps 10700..17855 only)",
