@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Trains the PEMS08 traffic-flow forecaster and exports it for xmodal's model runtime.
 
-    /usr/bin/python3 tools/train/train_flow_forecaster.py [--shared ../shared] [--epochs 8] [--out models]
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
+        /usr/bin/python3 tools/train/train_flow_forecaster.py [--shared ../shared] [--epochs 8] [--out models]
+
+Debian's python3-torch (not a pyenv python3) with OpenBLAS for this process only (docs/DEPENDENCIES.md).
 
 Data (shared/data/MANIFEST.md): the staged flow series covers steps 10700...17855 only. Training and
 model selection use only the windows whose targets end before the first step any STAEformer test
@@ -235,7 +238,7 @@ def main():
         "architecture": f"RevIN-style per-series normalisation; dim {args.dim}, 4 heads, 2 temporal + 2 cross-series "
                         "pre-norm attention layers; time-of-day Fourier features + day-of-week embedding; linear head",
         "parameters": sum(p.numel() for p in model.parameters()),
-        "training_command": "/usr/bin/python3 tools/train/train_flow_forecaster.py " + " ".join(
+        "training_command": "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 tools/train/train_flow_forecaster.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("shared", "out")),
         "data": {
             "series": "shared/data/PEMS08/PEMS08_flow_t10700-17855.npy (steps 10700..17855 only)",
