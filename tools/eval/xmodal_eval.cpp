@@ -1,12 +1,13 @@
 // xmodal-eval: accuracy of xmodal's predictors on the staged benchmarks.
 //
-//   xmodal-eval flow --baselines [--windows staeformer|dcrnn] [--split test|val]
+//   xmodal-eval flow [--baselines] [--model models/flow_forecaster.onnx] [--windows staeformer|dcrnn] [--split test|val]
 //
 // flow: PEMS08 traffic-flow forecasting, 12 steps (1 h) in → 12 out, on the test windows of the
 // STAEformer/BasicTS index (default; 3566 windows) or the DCRNN/LibCity test set (3567), rebuilt
 // from shared/data/PEMS08/PEMS08_flow_t10700-17855.npy. Prints one JSON line per predictor: masked
 // MAE / RMSE / MAPE (%) averaged over all horizons and at 15/30/60 min (horizons 3/6/12), plus the
-// unmasked MAE / RMSE. shared/data/MANIFEST.md §2, §3, §5 define the windows and metrics.
+// unmasked MAE / RMSE. shared/data/MANIFEST.md §2, §3, §5 define the windows and metrics. --model runs
+// the forecaster with xmodal::ModelRunner (f32, CPU) and prints its line, named after the file.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,13 +17,15 @@
 #include <nlohmann/json.hpp>
 
 #include "xmodal/error.hpp"
+#include "xmodal/flow_forecaster.hpp"
 #include "xmodal/flow_metrics.hpp"
+#include "xmodal/runtime.hpp"
 #include "xmodal/traffic_data.hpp"
 
 namespace {
 
 int usage() {
-    std::fprintf(stderr, "usage: xmodal-eval flow --baselines [--windows staeformer|dcrnn] [--split test|val]\n");
+    std::fprintf(stderr, "usage: xmodal-eval flow [--baselines] [--model FILE.onnx] [--windows staeformer|dcrnn] [--split test|val]\n");
     return 2;
 }
 
@@ -45,19 +48,18 @@ nlohmann::ordered_json report_json(const std::string& name, const std::string& w
 
 int flow(int argc, char** argv) {
     bool baselines = false;
-    std::string windows_name = "staeformer", split = "test";
+    std::string windows_name = "staeformer", split = "test", model_path;
     for (int i = 0; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--baselines") baselines = true;
         else if (arg == "--windows" && i + 1 < argc) windows_name = argv[++i];
         else if (arg == "--split" && i + 1 < argc) split = argv[++i];
+        else if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
         else return usage();
     }
     if (windows_name != "staeformer" && windows_name != "dcrnn") xmodal::fail("--windows: expected staeformer or dcrnn, got '", windows_name, "'");
     if (split != "test" && split != "val") xmodal::fail("--split: expected test or val, got '", split, "'");
-    // Nothing else to evaluate yet: the forecaster (run through xmodal::ModelRunner) joins here as
-    // another predictor, with its option, once it exists.
-    if (!baselines) return usage();
+    if (!baselines && model_path.empty()) return usage();
 
     const xmodal::FlowSeries series = xmodal::load_pems08_flow();
     std::vector<xmodal::FlowWindowIndex> index;
@@ -69,7 +71,14 @@ int flow(int argc, char** argv) {
         index = split == "test" ? xmodal::windows_between(14266, 17856, 12, 12) : xmodal::windows_between(10700, 14289, 12, 12);
     }
     const xmodal::FlowWindows truth = xmodal::make_windows(series, index);
+    if (!model_path.empty()) {
+        xmodal::ModelRunner runner(xmodal::load_model(model_path), xmodal::Device::open("cpu"));
+        const xmodal::FlowReport r = xmodal::evaluate_flow(truth, xmodal::forecast_flow(runner, series, index));
+        const std::string name = model_path.substr(model_path.find_last_of('/') + 1);  // npos + 1 == 0
+        std::printf("%s\n", report_json(name, windows_name + " " + split, truth, r).dump().c_str());
+    }
     for (xmodal::NaiveForecast kind : xmodal::all_naive_forecasts) {
+        if (!baselines) break;
         const xmodal::FlowReport r = xmodal::evaluate_flow(truth, xmodal::naive_forecast(kind, series, index));
         std::printf("%s\n", report_json(std::string(xmodal::naive_forecast_name(kind)), windows_name + " " + split, truth, r).dump().c_str());
     }
