@@ -346,14 +346,7 @@ struct Candidate {
     int label_id;
 };
 
-float iou(const Candidate& a, const Candidate& b) {
-    const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-    const float h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-    if (w <= 0 || h <= 0) return 0.f;
-    const float inter = w * h;
-    const float uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
-    return uni > 0 ? inter / uni : 0.f;
-}
+float iou(const Candidate& a, const Candidate& b) { return corner_iou(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2); }
 
 std::string tensor_label(const std::string& name, std::size_t index) {
     return name.empty() ? "output #" + std::to_string(index) : "output '" + name + "'";
@@ -408,6 +401,15 @@ std::vector<std::string> load_labels_file(const std::string& path, const std::st
             fail(who, ": labels file '", path, "' line ", i + 1,
                  " is empty (each line names the next class id, so an empty line would shift all that follow)");
     return lines;
+}
+
+float corner_iou(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2) {
+    const float w = std::min(ax2, bx2) - std::max(ax1, bx1);
+    const float h = std::min(ay2, by2) - std::max(ay1, by1);
+    if (w <= 0 || h <= 0) return 0.f;
+    const float inter = w * h;
+    const float uni = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter;
+    return uni > 0 ? inter / uni : 0.f;
 }
 
 std::vector<std::string> DetectionModelInfo::output_tensor_names() const {

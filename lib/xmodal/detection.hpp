@@ -105,6 +105,10 @@ struct ImageSize {
 
 LetterboxGeometry letterbox_geometry(const DetectionInputInfo& input, ImageSize image);
 
+// Intersection over union of two boxes given by corners (0 when either is empty). NMS, the
+// tracker and the MOT evaluator all use this one definition.
+float corner_iou(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2);
+
 struct Detection {
     int label_id = 0;
     std::string label;

@@ -58,14 +58,7 @@ void validate_tracker_options(const TrackerOptions& o) {
     if (o.min_hits < 1 || o.min_hits > 1000) fail("tracker: min-hits ", o.min_hits, " is out of range, expected 1..1000");
 }
 
-float box_iou(const TrackBox& a, const TrackBox& b) {
-    const float iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-    const float ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-    if (iw <= 0.f || ih <= 0.f) return 0.f;
-    const float inter = iw * ih;
-    const float uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
-    return uni > 0.f ? inter / uni : 0.f;
-}
+float box_iou(const TrackBox& a, const TrackBox& b) { return corner_iou(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2); }
 
 MultiObjectTracker::MultiObjectTracker(const TrackerOptions& options) : options_(options) {
     validate_tracker_options(options);
