@@ -108,17 +108,6 @@ GST_ELEMENT_REGISTER_DEFINE(xmdetect, "xmdetect", GST_RANK_NONE, GST_TYPE_XM_DET
 
 namespace {
 
-std::vector<std::string> split_classes(const gchar* text) {
-    std::vector<std::string> names;
-    if (text == nullptr) return names;
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) {
-        const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
-        if (first != std::string::npos) names.push_back(item.substr(first, last - first + 1));
-    }
-    return names;
-}
-
 xmodal::VideoFrameView view_of(GstVideoFrame& frame) {
     xmodal::VideoFrameView view;
     xmodal::parse_pixel_format(gst_video_format_to_string(GST_VIDEO_FRAME_FORMAT(&frame)), view.format);
@@ -221,7 +210,7 @@ gboolean xm_detect_start(GstBaseTransform* trans) {
     options.threshold = static_cast<float>(self->threshold);
     options.nms_threshold = static_cast<float>(self->nms_threshold);
     options.class_agnostic_nms = self->class_agnostic_nms;
-    options.classes = split_classes(self->classes);
+    options.classes = xmodal::split_label_list(self->classes ? self->classes : "");
     const int interval = self->inference_interval, batch = self->batch_size;
     GST_OBJECT_UNLOCK(self);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "xm_objects.hpp"
+#include "xmodal/detection.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/line_counter.hpp"
 
@@ -47,18 +48,6 @@ GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(GST_VIDEO_FORMATS_ALL)));
 
 // "car, bus" -> {"car", "bus"}; blanks around names ignored, empty items skipped.
-std::vector<std::string> split_classes(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream stream(text);
-    std::string item;
-    while (std::getline(stream, item, ',')) {
-        const auto first = item.find_first_not_of(" \t");
-        if (first == std::string::npos) continue;
-        out.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
-    }
-    return out;
-}
-
 void take_structure(GValue* array, GstStructure* s) {
     GValue v = G_VALUE_INIT;
     g_value_init(&v, GST_TYPE_STRUCTURE);
@@ -194,7 +183,7 @@ static gboolean gst_xm_flow_start(GstBaseTransform* trans) {
         if (!std::isfinite(interval_s) || interval_s < 1.0)
             xmodal::fail("interval: ", interval_s, " s is below the minimum of 1 s");
         options.interval_ns = std::llround(interval_s * 1e9);
-        options.counting.classes = split_classes(classes);
+        options.counting.classes = xmodal::split_label_list(classes);
         // Time of day for the forecaster: running time 0 is taken as now.
         options.epoch_ns = g_get_real_time() * 1000;
         xmodal::validate_flow_options(options);

@@ -665,6 +665,18 @@ std::vector<Detection> decode_detections(const DetectionModelInfo& info, std::sp
     return decode_detections(info, views, batch_index, image, options);
 }
 
+std::vector<std::string> split_label_list(std::string_view text) {
+    std::vector<std::string> names;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        const auto first = item.find_first_not_of(" \t");
+        if (first != std::string_view::npos) names.emplace_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
+    }
+    return names;
+}
+
 std::vector<int> find_label_ids(const DetectionModelInfo& info, const std::vector<std::string>& names) {
     std::vector<int> ids;
     for (const auto& name : names) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xmodal/safetensors.hpp"
@@ -149,6 +150,10 @@ std::vector<Detection> decode_detections(const DetectionModelInfo& info, std::sp
 // A labels file: one label per line, line i names class i (empty lines are errors: they would
 // shift every following class). Errors start with `who` (e.g. "xmdetect0: labels").
 std::vector<std::string> load_labels_file(const std::string& path, const std::string& who);
+
+// A comma-separated list of labels ("car, bus,person"), as the elements' `classes` properties
+// take it: items trimmed of blanks, empty items skipped.
+std::vector<std::string> split_label_list(std::string_view text);
 
 // Label ids for label names (e.g. a "classes=car,bus" property); throws naming an unknown name.
 std::vector<int> find_label_ids(const DetectionModelInfo& info, const std::vector<std::string>& names);

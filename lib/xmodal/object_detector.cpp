@@ -21,6 +21,9 @@ struct ObjectDetector::Impl {
     std::vector<std::unique_ptr<DetectionPreprocessor>> preprocessors;  // one per batch slot
     std::vector<float> input;                                           // the batch, model layout
     std::vector<HostTensor> outputs;
+    // Per output decode_detections reads (output_tensor_names() order), its index among the
+    // model's outputs: resolved once when the detector is made, not per frame.
+    std::vector<std::size_t> output_indices;
 };
 
 namespace {
@@ -73,6 +76,24 @@ ObjectDetector::ObjectDetector(const ObjectDetectorOptions& options) : impl_(std
         if (!found) fail(d.info.source, ": input.tensor: the model '", d.model_path, "' has no input '", d.input_name, "'");
     }
 
+    // decode_detections wants the outputs in the description's order, found by name ("" = the
+    // model's k-th output).
+    const auto names = d.info.output_tensor_names();
+    const auto& graph_outputs = d.runner->outputs();
+    for (std::size_t k = 0; k < names.size(); ++k) {
+        std::size_t index = k;
+        if (!names[k].empty()) {
+            index = graph_outputs.size();
+            for (std::size_t j = 0; j < graph_outputs.size(); ++j)
+                if (graph_outputs[j].name == names[k]) index = j;
+        }
+        if (index >= graph_outputs.size()) {
+            if (names[k].empty()) fail(d.info.source, ": output: the model '", d.model_path, "' has no output #", k);
+            fail(d.info.source, ": output: the model '", d.model_path, "' has no output '", names[k], "'");
+        }
+        d.output_indices.push_back(index);
+    }
+
     // A model exported with a fixed batch of 1 often hard-codes it in later Reshapes too, so a
     // bigger batch would run but mix images; such models get their frames one at a time.
     for (const auto& in : inputs)
@@ -123,23 +144,8 @@ std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const Video
     const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
     d.runner->run({{d.input_name, TensorView{DataType::f32, shape, d.input.data()}}}, d.outputs);
 
-    // decode_detections wants the outputs in the description's order, found by name.
-    const auto names = d.info.output_tensor_names();
     std::vector<const HostTensor*> ordered;
-    const auto& graph_outputs = d.runner->outputs();
-    for (std::size_t k = 0; k < names.size(); ++k) {
-        std::size_t index = k;  // "" = the model's k-th output
-        if (!names[k].empty()) {
-            index = graph_outputs.size();
-            for (std::size_t j = 0; j < graph_outputs.size(); ++j)
-                if (graph_outputs[j].name == names[k]) index = j;
-        }
-        if (index >= graph_outputs.size()) {
-            if (names[k].empty()) fail(d.info.source, ": output: the model '", d.model_path, "' has no output #", k);
-            fail(d.info.source, ": output: the model '", d.model_path, "' has no output '", names[k], "'");
-        }
-        ordered.push_back(&d.outputs[index]);
-    }
+    for (std::size_t index : d.output_indices) ordered.push_back(&d.outputs[index]);
     // f32 outputs are read in place; others (f16/bf16 models) go through the converting overload.
     const bool all_f32 = std::all_of(ordered.begin(), ordered.end(), [](const HostTensor* t) { return t->dtype == DataType::f32; });
     std::vector<OutputTensorView> views;

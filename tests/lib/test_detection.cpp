@@ -711,3 +711,10 @@ TEST(DetectionDecode, YoloxNanoMatchesANaiveDecoderOnRandomOutputs) {
 
 }  // namespace
 }  // namespace xmodal
+
+TEST(LabelList, SplitsTrimsAndSkipsEmptyItems) {
+    EXPECT_EQ(xmodal::split_label_list(" car, bus ,,person\t"), (std::vector<std::string>{"car", "bus", "person"}));
+    EXPECT_EQ(xmodal::split_label_list("traffic light"), (std::vector<std::string>{"traffic light"}));
+    EXPECT_TRUE(xmodal::split_label_list("").empty());
+    EXPECT_TRUE(xmodal::split_label_list(" , ").empty());
+}
