@@ -12,6 +12,7 @@
 #include "gstxmtrack.hpp"
 #include "gstxmoverlay.hpp"
 #include "gstxmflow.hpp"
+#include "gstxmaudio.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -39,6 +40,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     ok &= GST_ELEMENT_REGISTER(xmtrack, plugin);
     ok &= GST_ELEMENT_REGISTER(xmoverlay, plugin);
     ok &= GST_ELEMENT_REGISTER(xmflow, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmaudio, plugin);
     return ok;
 }
 

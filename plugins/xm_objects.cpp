@@ -30,6 +30,27 @@ void register_flow_meta_once() {
     (void)registered;
 }
 
+void register_audio_meta_once() {
+    static const bool registered = (register_custom_meta(audio_meta_name), true);
+    (void)registered;
+}
+
+void set_floats_as_bytes(GstStructure* s, const char* field, const std::vector<float>& values) {
+    GBytes* bytes = g_bytes_new(values.data(), values.size() * sizeof(float));
+    gst_structure_set(s, field, G_TYPE_BYTES, bytes, nullptr);
+    g_bytes_unref(bytes);
+}
+
+std::vector<float> floats_from_bytes(const GstStructure* s, const char* field) {
+    const GValue* value = gst_structure_get_value(s, field);
+    if (value == nullptr || !G_VALUE_HOLDS(value, G_TYPE_BYTES)) return {};
+    auto* bytes = static_cast<GBytes*>(g_value_get_boxed(value));
+    if (bytes == nullptr) return {};
+    gsize size = 0;
+    const auto* data = static_cast<const float*>(g_bytes_get_data(bytes, &size));
+    return std::vector<float>(data, data + size / sizeof(float));
+}
+
 }  // namespace
 
 std::vector<FrameObject> read_objects(GstBuffer* buffer, int width, int height) {
@@ -131,6 +152,66 @@ const GstStructure* flow_structure(GstBuffer* buffer) {
     register_flow_meta_once();
     GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, flow_meta_name);
     return meta != nullptr ? gst_custom_meta_get_structure(meta) : nullptr;
+}
+
+void add_audio_window(GstBuffer* buffer, const AudioWindowMeta& window) {
+    register_audio_meta_once();
+    GstStructure* s = gst_custom_meta_get_structure(gst_buffer_add_custom_meta(buffer, audio_meta_name));
+    gst_structure_set_name(s, audio_structure_name);
+    gst_structure_set(s, "pts", G_TYPE_UINT64, static_cast<guint64>(window.pts),                //
+                      "duration", G_TYPE_UINT64, static_cast<guint64>(window.duration),          //
+                      "first-sample", G_TYPE_INT64, static_cast<gint64>(window.first_sample),    //
+                      "samples", G_TYPE_INT64, static_cast<gint64>(window.samples),              //
+                      "loudness", G_TYPE_DOUBLE, window.loudness_dbfs,                           //
+                      "speech-probability", G_TYPE_DOUBLE, window.speech_probability, nullptr);
+    GValue top = G_VALUE_INIT;
+    gst_value_array_init(&top, static_cast<guint>(window.top.size()));
+    for (const AudioClass& c : window.top) {
+        GValue item = G_VALUE_INIT;
+        g_value_init(&item, GST_TYPE_STRUCTURE);
+        g_value_take_boxed(&item, gst_structure_new("class", "id", G_TYPE_INT, c.id, "label", G_TYPE_STRING, c.label.c_str(),
+                                                    "score", G_TYPE_DOUBLE, c.score, nullptr));
+        gst_value_array_append_and_take_value(&top, &item);
+    }
+    gst_structure_take_value(s, "top", &top);
+    set_floats_as_bytes(s, "scores", window.scores);
+    set_floats_as_bytes(s, "embedding", window.embedding);
+}
+
+std::vector<AudioWindowMeta> read_audio_windows(GstBuffer* buffer) {
+    register_audio_meta_once();
+    std::vector<AudioWindowMeta> windows;
+    const GstMetaInfo* info = gst_meta_get_info(audio_meta_name);
+    gpointer state = nullptr;
+    while (GstMeta* meta = gst_buffer_iterate_meta_filtered(buffer, &state, info->api)) {
+        const GstStructure* s = gst_custom_meta_get_structure(reinterpret_cast<GstCustomMeta*>(meta));
+        if (!gst_structure_has_name(s, audio_structure_name)) continue;
+        AudioWindowMeta w;
+        guint64 time = 0;
+        if (gst_structure_get_uint64(s, "pts", &time)) w.pts = time;
+        if (gst_structure_get_uint64(s, "duration", &time)) w.duration = time;
+        gint64 count = 0;
+        if (gst_structure_get_int64(s, "first-sample", &count)) w.first_sample = count;
+        if (gst_structure_get_int64(s, "samples", &count)) w.samples = count;
+        get_double(s, "loudness", w.loudness_dbfs);
+        get_double(s, "speech-probability", w.speech_probability);
+        if (const GValue* top = gst_structure_get_value(s, "top"); top != nullptr && GST_VALUE_HOLDS_ARRAY(top)) {
+            for (guint i = 0; i < gst_value_array_get_size(top); ++i) {
+                const GValue* item = gst_value_array_get_value(top, i);
+                if (!GST_VALUE_HOLDS_STRUCTURE(item)) continue;
+                const GstStructure* c = gst_value_get_structure(item);
+                AudioClass entry;
+                gst_structure_get_int(c, "id", &entry.id);
+                if (const gchar* label = gst_structure_get_string(c, "label")) entry.label = label;
+                get_double(c, "score", entry.score);
+                w.top.push_back(std::move(entry));
+            }
+        }
+        w.scores = floats_from_bytes(s, "scores");
+        w.embedding = floats_from_bytes(s, "embedding");
+        windows.push_back(std::move(w));
+    }
+    return windows;
 }
 
 }  // namespace xmodal::gst

@@ -15,11 +15,19 @@
 // xmflow marks every frame with a custom meta "XmodalFlowMeta" whose structure "xmodal-flow"
 // holds the counting lines, the running counts and the latest interval reports
 // (docs/elements/xmflow.md); xmoverlay draws it, xmmetaconvert writes it into the JSON.
+//
+// xmaudio attaches one custom meta "XmodalAudioMeta" per audio window (docs/FUSION.md §1) to the
+// audio buffer in which the window ends; its structure "xmodal-audio" holds the window's own
+// timestamps (pts, duration: PTS of its first sample in the buffer's segment, not the buffer's),
+// first-sample and samples (16 kHz), top (array of "class" structures: id, label, score), scores
+// and embedding (GBytes of native float32), loudness (dBFS) and speech-probability (-1: no VAD).
+// Fields are in docs/elements/xmaudio.md; xmfuse reads them with read_audio_windows.
 #pragma once
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +40,8 @@ inline constexpr const char* inference_meta_name = "XmodalInferenceMeta";
 inline constexpr const char* inference_structure_name = "xmodal-inference";
 inline constexpr const char* flow_meta_name = "XmodalFlowMeta";
 inline constexpr const char* flow_structure_name = "xmodal-flow";
+inline constexpr const char* audio_meta_name = "XmodalAudioMeta";
+inline constexpr const char* audio_structure_name = "xmodal-audio";
 
 // One object read from a buffer.
 struct FrameObject {
@@ -67,5 +77,25 @@ std::optional<bool> inference_ran(GstBuffer* buffer);
 // structure to fill; the buffer must be writable. flow_structure: nullptr when there is none.
 GstStructure* add_flow_structure(GstBuffer* buffer);
 const GstStructure* flow_structure(GstBuffer* buffer);
+
+// One audio window as xmaudio attaches it.
+struct AudioClass {
+    int id = -1;  // row of the class map
+    std::string label;
+    double score = 0.0;
+};
+struct AudioWindowMeta {
+    GstClockTime pts = GST_CLOCK_TIME_NONE, duration = GST_CLOCK_TIME_NONE;
+    std::int64_t first_sample = 0, samples = 0;  // in the 16 kHz stream since xmaudio's last restart
+    std::vector<AudioClass> top;                 // highest score first
+    std::vector<float> scores, embedding;
+    double loudness_dbfs = -100.0;
+    double speech_probability = -1.0;  // -1: no VAD model
+};
+
+// Adds one window's meta (registering it on first use); the buffer must be writable.
+void add_audio_window(GstBuffer* buffer, const AudioWindowMeta& window);
+// The windows attached to the buffer, in the order they were added (the stream's order).
+std::vector<AudioWindowMeta> read_audio_windows(GstBuffer* buffer);
 
 }  // namespace xmodal::gst
