@@ -415,7 +415,8 @@ std::unique_ptr<FusionModel> FusionModel::load(const std::string& weights_path, 
                           ? weights_path.substr(0, weights_path.size() - ext.size()) + ".json"
                           : weights_path + ".json";
     }
-    return std::make_unique<FusionModel>(FusionConfig::load(description), load_safetensors(weights_path), std::move(device));
+    FusionConfig config = FusionConfig::load(description);  // first: a missing description is the likelier mistake
+    return std::make_unique<FusionModel>(std::move(config), load_safetensors(weights_path), std::move(device));
 }
 
 TensorFile FusionModel::random_weights(const FusionConfig& config, std::uint64_t seed) {

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xmodal/audio_events.hpp"
+#include "xmodal/audio_file.hpp"
 #include "xmodal/error.hpp"
 
 namespace xmodal {
@@ -136,6 +138,29 @@ std::int64_t source_row(const FusionInputs& inputs, std::int64_t source) {
     for (std::size_t k = 0; k < inputs.track_ids.size(); ++k)
         if (inputs.track_ids[k] == source) return static_cast<std::int64_t>(k);
     return -1;
+}
+
+std::vector<AudioToken> detect_audio_tokens(AudioEventDetector& detector, std::span<const float> samples) {
+    detector.reset();
+    auto windows = detector.push(samples);
+    for (auto& w : detector.flush()) windows.push_back(std::move(w));
+    std::vector<AudioToken> tokens;
+    tokens.reserve(windows.size());
+    constexpr double rate = audio_event_sample_rate;
+    for (auto& w : windows) {
+        AudioToken t;
+        t.start = static_cast<double>(w.first_sample) / rate;
+        t.end = static_cast<double>(w.first_sample + w.samples) / rate;
+        t.scores = std::move(w.scores);
+        t.embedding = std::move(w.embedding);
+        t.loudness_dbfs = w.loudness_dbfs;
+        tokens.push_back(std::move(t));
+    }
+    return tokens;
+}
+
+std::vector<AudioToken> scene_audio_tokens(AudioEventDetector& detector, const Scene& scene) {
+    return detect_audio_tokens(detector, decode_audio_file(scene.audio, audio_event_sample_rate));
 }
 
 // ---- Dataset ---------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@
 
 namespace xmodal {
 
+class AudioEventDetector;
+
 struct SceneEvent {
     std::string group;          // a sound group name (siren, horn, engine, speech)
     double start = 0, end = 0;  // seconds from the scene start
@@ -43,6 +45,12 @@ std::int64_t event_of_window(const Scene& scene, const AudioToken& window);
 // The row of track `source` among the query's objects, or -1 when it is off-screen or not on the
 // frame at the query time (to the model, an object that is not visible is off-screen).
 std::int64_t source_row(const FusionInputs& inputs, std::int64_t source);
+
+// The detector's windows over `samples` (mono, 16 kHz; the detector is reset first and flushed
+// at the end, so a short tail gets its zero-padded window) as tokens, in seconds from sample 0.
+std::vector<AudioToken> detect_audio_tokens(AudioEventDetector& detector, std::span<const float> samples);
+// The same for a scene's wav (decoded and resampled to 16 kHz mono). Throws naming the file.
+std::vector<AudioToken> scene_audio_tokens(AudioEventDetector& detector, const Scene& scene);
 
 // ---- Dataset (§6) --------------------------------------------------------------------------------
 
