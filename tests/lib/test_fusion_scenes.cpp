@@ -88,7 +88,7 @@ FusionConfig small_config() {
 
 TEST_F(SceneFiles, LoadsAndNamesWhatIsWrong) {
     auto path = write("test-00001.json", scene_json());
-    Scene s = load_scene(path);
+    FusionScene s = load_scene(path);
     EXPECT_EQ(s.id, "test-00001");
     EXPECT_EQ(s.split, "test");
     EXPECT_EQ(s.audio, (dir / "test-00001.wav").string());
@@ -128,7 +128,7 @@ TEST_F(SceneFiles, LoadsAndNamesWhatIsWrong) {
 }
 
 TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
-    Scene s;
+    FusionScene s;
     s.events = {{"siren", 1.4, 3.0, 7}, {"horn", 0.0, 1.45, -1}};
     AudioToken w;
     w.start = 1.0;
@@ -138,7 +138,7 @@ TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
     EXPECT_EQ(event_of_window(s, w), -1);  // 0.4 and 0.45: neither half
     s.events[1].end = 1.5;
     EXPECT_EQ(event_of_window(s, w), 1);
-    Scene five;
+    FusionScene five;
     five.duration = 5.0;
     EXPECT_EQ(query_times(FusionConfig{}, five, 0.5), (std::vector<double>{2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0}));
     five.duration = 1.0;
@@ -146,9 +146,9 @@ TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
 }
 
 TEST_F(SceneFiles, DatasetTargetsByHand) {
-    const Scene scene = load_scene(write("s.json", scene_json()));
+    const FusionScene scene = load_scene(write("s.json", scene_json()));
     const FusionConfig c = small_config();
-    std::vector<Scene> scenes = {scene};
+    std::vector<FusionScene> scenes = {scene};
     std::vector<std::vector<AudioToken>> audio = {hand_windows()};
     auto data = fusion_dataset(c, scenes, audio, 1.0);  // queries at 2, 3, 4, 5 s
     const std::int64_t Q = 4, La = 8, No = 2, Fa = c.audio_features(), Fo = c.object_features();
@@ -276,7 +276,7 @@ TEST(FusionBaselines, LargestClassPriorAndCorrelation) {
 }
 
 TEST_F(SceneFiles, EvaluationCasesAndAModelThatAttendsUniformly) {
-    const Scene scene = load_scene(write("s.json", scene_json()));
+    const FusionScene scene = load_scene(write("s.json", scene_json()));
     const FusionConfig c = small_config();
     const auto windows = hand_windows();
     auto cases = attribution_cases(c, scene, 4, windows);

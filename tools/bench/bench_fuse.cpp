@@ -55,12 +55,12 @@ std::vector<AudioToken> synthetic_windows(const FusionConfig& c, double t, std::
 }
 
 // `count` tracks boxed every 1/30 s over [t − W − 1, t], moving and growing at random rates.
-std::vector<Track> synthetic_tracks(const FusionConfig& c, double t, std::int64_t count, std::mt19937& rng) {
+std::vector<TimedTrack> synthetic_tracks(const FusionConfig& c, double t, std::int64_t count, std::mt19937& rng) {
     std::uniform_real_distribution<float> unit(0.f, 1.f);
     const char* labels[] = {"car", "person", "bus", "truck", "bicycle", "motorcycle"};
-    std::vector<Track> tracks;
+    std::vector<TimedTrack> tracks;
     for (std::int64_t k = 0; k < count; ++k) {
-        Track track{k + 1, labels[k % 6], {}};
+        TimedTrack track{k + 1, labels[k % 6], {}};
         const float x0 = unit(rng), y0 = unit(rng), vx = 0.1f * (unit(rng) - 0.5f), size = 0.05f + 0.2f * unit(rng);
         for (double s = t - c.window - 1.0; s <= t + 1e-9; s += 1.0 / 30) {
             const auto a = static_cast<float>(s - t);

@@ -111,7 +111,7 @@ int flow(int argc, char** argv) {
 
 // Scenes of a folder with their audio tokens; YAMNet runs once per distinct wav.
 struct LoadedScenes {
-    std::vector<xmodal::Scene> scenes;
+    std::vector<xmodal::FusionScene> scenes;
     std::vector<std::vector<xmodal::AudioToken>> audio;
 };
 
