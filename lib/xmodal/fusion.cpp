@@ -125,7 +125,7 @@ FusionConfig FusionConfig::load(const std::string& json_path) {
 
 // ---- Tracks ----------------------------------------------------------------------------------------
 
-std::optional<TimedBox> box_at(const Track& track, double t, const FusionConfig& config) {
+std::optional<TimedBox> box_at(const TimedTrack& track, double t, const FusionConfig& config) {
     const auto& boxes = track.boxes;
     if (boxes.empty()) return std::nullopt;
     auto next = std::lower_bound(boxes.begin(), boxes.end(), t, [](const TimedBox& b, double v) { return b.t < v; });
@@ -155,9 +155,9 @@ std::optional<TimedBox> box_at(const Track& track, double t, const FusionConfig&
 }
 
 void TrackHistory::add(std::int64_t id, const std::string& label, const TimedBox& box) {
-    auto it = std::find_if(tracks_.begin(), tracks_.end(), [&](const Track& t) { return t.id == id; });
+    auto it = std::find_if(tracks_.begin(), tracks_.end(), [&](const TimedTrack& t) { return t.id == id; });
     if (it == tracks_.end()) {
-        tracks_.push_back(Track{id, label, {}});
+        tracks_.push_back(TimedTrack{id, label, {}});
         it = std::prev(tracks_.end());
     }
     it->label = label;
@@ -178,7 +178,7 @@ void TrackHistory::prune(double now, double keep) {
         auto first_kept = std::find_if(track.boxes.begin(), track.boxes.end(), [&](const TimedBox& b) { return b.t >= cutoff; });
         track.boxes.erase(track.boxes.begin(), first_kept);
     }
-    std::erase_if(tracks_, [](const Track& t) { return t.boxes.empty(); });
+    std::erase_if(tracks_, [](const TimedTrack& t) { return t.boxes.empty(); });
 }
 
 // ---- Tokens ----------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ void build_audio_tokens(const FusionConfig& config, std::span<const AudioToken> 
     }
 }
 
-void build_object_tokens(const FusionConfig& config, std::span<const Track> tracks, double t, FusionInputs& out) {
+void build_object_tokens(const FusionConfig& config, std::span<const TimedTrack> tracks, double t, FusionInputs& out) {
     const auto C = static_cast<std::int64_t>(config.classes.size());
     const int M = config.curve_points;
     const auto Fo = config.object_features();
@@ -299,7 +299,7 @@ void build_object_tokens(const FusionConfig& config, std::span<const Track> trac
     out.presence.assign(static_cast<std::size_t>(No * M), 0);
 
     for (std::int64_t r = 0; r < No; ++r) {
-        const Track& track = tracks[order[static_cast<std::size_t>(r)]];
+        const TimedTrack& track = tracks[order[static_cast<std::size_t>(r)]];
         const TimedBox box = *box_at(track, t, config);
         const int cls = config.class_index(track.label);
         out.track_ids[static_cast<std::size_t>(r)] = track.id;
@@ -338,7 +338,7 @@ void build_object_tokens(const FusionConfig& config, std::span<const Track> trac
     }
 }
 
-void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken> windows, std::span<const Track> tracks,
+void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken> windows, std::span<const TimedTrack> tracks,
                          double t, FusionInputs& out) {
     build_audio_tokens(config, windows, t, out);
     build_object_tokens(config, tracks, t, out);
@@ -415,7 +415,8 @@ std::unique_ptr<FusionModel> FusionModel::load(const std::string& weights_path, 
                           ? weights_path.substr(0, weights_path.size() - ext.size()) + ".json"
                           : weights_path + ".json";
     }
-    return std::make_unique<FusionModel>(FusionConfig::load(description), load_safetensors(weights_path), std::move(device));
+    FusionConfig config = FusionConfig::load(description);  // first: a missing description is the likelier mistake
+    return std::make_unique<FusionModel>(std::move(config), load_safetensors(weights_path), std::move(device));
 }
 
 TensorFile FusionModel::random_weights(const FusionConfig& config, std::uint64_t seed) {

@@ -82,7 +82,7 @@ struct TimedBox {
     float x = 0, y = 0, w = 0, h = 0;
 };
 
-struct Track {
+struct TimedTrack {
     std::int64_t id = 0;
     std::string label;
     std::vector<TimedBox> boxes;  // by increasing time
@@ -90,7 +90,7 @@ struct Track {
 
 // The box of `track` at time t (interpolated), or nothing when the track does not exist then
 // (see FusionConfig::presence_tolerance / max_gap).
-std::optional<TimedBox> box_at(const Track& track, double t, const FusionConfig& config);
+std::optional<TimedBox> box_at(const TimedTrack& track, double t, const FusionConfig& config);
 
 // The last seconds of boxes per track id, as a live caller (xmfuse) keeps them.
 class TrackHistory {
@@ -101,10 +101,10 @@ public:
     // Forgets boxes older than now − keep (FUSION.md: W + 1 s) and tracks left without boxes.
     void prune(double now, double keep);
     void clear() { tracks_.clear(); }
-    const std::vector<Track>& tracks() const { return tracks_; }
+    const std::vector<TimedTrack>& tracks() const { return tracks_; }
 
 private:
-    std::vector<Track> tracks_;  // in order of first appearance
+    std::vector<TimedTrack> tracks_;  // in order of first appearance
 };
 
 // The features of one query. Builders overwrite every field and keep the vectors' capacity, so a
@@ -130,8 +130,8 @@ struct FusionInputs {
 // may be in any order. Throws naming the window when its scores or embedding are too short.
 void build_audio_tokens(const FusionConfig& config, std::span<const AudioToken> windows, double t, FusionInputs& out);
 // The object tokens at t: tracks that exist at t, by increasing id.
-void build_object_tokens(const FusionConfig& config, std::span<const Track> tracks, double t, FusionInputs& out);
-void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken> windows, std::span<const Track> tracks,
+void build_object_tokens(const FusionConfig& config, std::span<const TimedTrack> tracks, double t, FusionInputs& out);
+void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken> windows, std::span<const TimedTrack> tracks,
                          double t, FusionInputs& out);
 
 // ---- The model (FUSION.md §3) ------------------------------------------------------------------
@@ -159,6 +159,7 @@ inline constexpr std::string_view kEmergencyVehicle = "emergency-vehicle";
 // Mean of the attribution rows `rows` (an event's tokens): No + 1 values.
 std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows);
 
+// Not thread-safe: one FusionModel per streaming thread (it owns its buffers and result).
 class FusionModel {
 public:
     // Validates every tensor's shape against the config (errors name the file and the tensor).

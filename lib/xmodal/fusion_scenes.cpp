@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xmodal/audio_events.hpp"
+#include "xmodal/audio_file.hpp"
 #include "xmodal/error.hpp"
 
 namespace xmodal {
@@ -38,7 +40,7 @@ std::string text(const nlohmann::json& v, const std::string& where) {
 
 }  // namespace
 
-Scene load_scene(const std::string& path) {
+FusionScene load_scene(const std::string& path) {
     std::ifstream in(path);
     if (!in) fail(path, ": cannot open the scene file");
     nlohmann::json j;
@@ -47,7 +49,7 @@ Scene load_scene(const std::string& path) {
     } catch (const nlohmann::json::exception& e) {
         fail(path, ": not valid JSON (", e.what(), ")");
     }
-    Scene s;
+    FusionScene s;
     s.path = path;
     const std::string schema = text(field(j, "schema", path), path + ": 'schema'");
     if (schema != "xmodal-scene-1") fail(path, ": schema is '", schema, "', expected 'xmodal-scene-1'");
@@ -66,7 +68,7 @@ Scene load_scene(const std::string& path) {
     if (!tracks.is_array()) fail(path, ": 'tracks' must be a list");
     for (std::size_t i = 0; i < tracks.size(); ++i) {
         const std::string where = path + ": tracks[" + std::to_string(i) + "]";
-        Track t;
+        TimedTrack t;
         t.id = integer(field(tracks[i], "id", where), where + ".id");
         t.label = text(field(tracks[i], "label", where), where + ".label");
         for (const auto& other : s.tracks)
@@ -93,13 +95,13 @@ Scene load_scene(const std::string& path) {
     if (!events.is_array()) fail(path, ": 'events' must be a list");
     for (std::size_t i = 0; i < events.size(); ++i) {
         const std::string where = path + ": events[" + std::to_string(i) + "]";
-        SceneEvent e;
+        FusionSceneEvent e;
         e.group = text(field(events[i], "group", where), where + ".group");
         e.start = number(field(events[i], "start", where), where + ".start");
         e.end = number(field(events[i], "end", where), where + ".end");
         e.source = integer(field(events[i], "source", where), where + ".source");
         if (!(e.end > e.start)) fail(where, ": ends at ", e.end, " s, not after its start ", e.start, " s");
-        if (e.source != -1 && std::none_of(s.tracks.begin(), s.tracks.end(), [&](const Track& t) { return t.id == e.source; }))
+        if (e.source != -1 && std::none_of(s.tracks.begin(), s.tracks.end(), [&](const TimedTrack& t) { return t.id == e.source; }))
             fail(where, ": source ", e.source, " is neither -1 (off-screen) nor a track id of the scene");
         s.events.push_back(e);
     }
@@ -116,7 +118,7 @@ std::vector<std::string> find_scenes(const std::string& dir) {
     return paths;
 }
 
-std::int64_t event_of_window(const Scene& scene, const AudioToken& window) {
+std::int64_t event_of_window(const FusionScene& scene, const AudioToken& window) {
     const double length = window.end - window.start;
     std::int64_t best = -1;
     double best_overlap = 0;
@@ -138,9 +140,32 @@ std::int64_t source_row(const FusionInputs& inputs, std::int64_t source) {
     return -1;
 }
 
+std::vector<AudioToken> detect_audio_tokens(AudioEventDetector& detector, std::span<const float> samples) {
+    detector.reset();
+    auto windows = detector.push(samples);
+    for (auto& w : detector.flush()) windows.push_back(std::move(w));
+    std::vector<AudioToken> tokens;
+    tokens.reserve(windows.size());
+    constexpr double rate = audio_event_sample_rate;
+    for (auto& w : windows) {
+        AudioToken t;
+        t.start = static_cast<double>(w.first_sample) / rate;
+        t.end = static_cast<double>(w.first_sample + w.samples) / rate;
+        t.scores = std::move(w.scores);
+        t.embedding = std::move(w.embedding);
+        t.loudness_dbfs = w.loudness_dbfs;
+        tokens.push_back(std::move(t));
+    }
+    return tokens;
+}
+
+std::vector<AudioToken> scene_audio_tokens(AudioEventDetector& detector, const FusionScene& scene) {
+    return detect_audio_tokens(detector, decode_audio_file(scene.audio, audio_event_sample_rate));
+}
+
 // ---- Dataset ---------------------------------------------------------------------------------------
 
-std::vector<double> query_times(const FusionConfig& config, const Scene& scene, double every) {
+std::vector<double> query_times(const FusionConfig& config, const FusionScene& scene, double every) {
     if (!(every > 0)) fail("query interval is ", every, " s, expected > 0");
     std::vector<double> times;
     for (std::int64_t k = 0;; ++k) {
@@ -175,7 +200,7 @@ std::int64_t split_code(const std::string& split) {
 
 }  // namespace
 
-std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std::span<const Scene> scenes,
+std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std::span<const FusionScene> scenes,
                                                  std::span<const std::vector<AudioToken>> audio, double every) {
     if (audio.size() != scenes.size()) fail("fusion dataset: ", scenes.size(), " scenes but audio for ", audio.size());
     for (const auto& scene : scenes)
@@ -222,7 +247,7 @@ std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std
     // Pass 2: fill.
     std::int64_t q = 0;
     for (std::size_t s = 0; s < scenes.size(); ++s) {
-        const Scene& scene = scenes[s];
+        const FusionScene& scene = scenes[s];
         for (double t : query_times(config, scene, every)) {
             build_fusion_inputs(config, audio[s], scene.tracks, t, in);
             scene_v[q] = static_cast<std::int64_t>(s);
@@ -254,11 +279,11 @@ std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std
 
 // ---- Evaluation ------------------------------------------------------------------------------------
 
-std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const Scene& scene, std::size_t scene_index,
+std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const FusionScene& scene, std::size_t scene_index,
                                                std::span<const AudioToken> audio) {
     std::vector<AttributionCase> cases;
     for (std::size_t e = 0; e < scene.events.size(); ++e) {
-        const SceneEvent& ev = scene.events[e];
+        const FusionSceneEvent& ev = scene.events[e];
         AttributionCase c;
         c.scene = scene_index;
         c.event = e;

@@ -15,44 +15,52 @@
 
 namespace xmodal {
 
-struct SceneEvent {
+class AudioEventDetector;
+
+struct FusionSceneEvent {
     std::string group;          // a sound group name (siren, horn, engine, speech)
     double start = 0, end = 0;  // seconds from the scene start
     std::int64_t source = -1;   // a track id, -1 = off-screen
 };
 
-struct Scene {
+struct FusionScene {
     std::string path;        // the .json
     std::string id, split;   // split: "train", "val", "test"
     std::string audio;       // the .wav, resolved against the .json's folder
     double duration = 0;
     int width = 0, height = 0;
-    std::vector<Track> tracks;  // boxes by increasing time
-    std::vector<SceneEvent> events;
+    std::vector<TimedTrack> tracks;  // boxes by increasing time
+    std::vector<FusionSceneEvent> events;
 };
 
 // Throws naming the file and the field: not JSON, another schema, missing or mistyped fields,
 // boxes out of time order, duplicate track ids, an event that ends before it starts.
-Scene load_scene(const std::string& path);
+FusionScene load_scene(const std::string& path);
 // The scene files (*.json) in `dir`, sorted by name. Throws when `dir` is missing or has none.
 std::vector<std::string> find_scenes(const std::string& dir);
 
 // The scene event an audio window belongs to: the event whose [start, end] covers the largest
 // part of the window, when that is at least half of it (§6); -1 for none.
-std::int64_t event_of_window(const Scene& scene, const AudioToken& window);
+std::int64_t event_of_window(const FusionScene& scene, const AudioToken& window);
 // The row of track `source` among the query's objects, or -1 when it is off-screen or not on the
 // frame at the query time (to the model, an object that is not visible is off-screen).
 std::int64_t source_row(const FusionInputs& inputs, std::int64_t source);
 
+// The detector's windows over `samples` (mono, 16 kHz; the detector is reset first and flushed
+// at the end, so a short tail gets its zero-padded window) as tokens, in seconds from sample 0.
+std::vector<AudioToken> detect_audio_tokens(AudioEventDetector& detector, std::span<const float> samples);
+// The same for a scene's wav (decoded and resampled to 16 kHz mono). Throws naming the file.
+std::vector<AudioToken> scene_audio_tokens(AudioEventDetector& detector, const FusionScene& scene);
+
 // ---- Dataset (§6) --------------------------------------------------------------------------------
 
 // Query times of a scene: W/2, W/2 + every, ... up to its duration.
-std::vector<double> query_times(const FusionConfig& config, const Scene& scene, double every);
+std::vector<double> query_times(const FusionConfig& config, const FusionScene& scene, double every);
 
 // The arrays of §6 for `scenes` (audio[i] = the windows of scenes[i]): audio, audio_mask,
 // objects, object_mask, attr_target, emit_target, event_id, scene, time, object_track, split.
 // Padded to the largest token counts over all queries.
-std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std::span<const Scene> scenes,
+std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std::span<const FusionScene> scenes,
                                                  std::span<const std::vector<AudioToken>> audio, double every);
 
 // ---- Evaluation (§5) -----------------------------------------------------------------------------
@@ -69,7 +77,7 @@ struct AttributionCase {
 // The cases of one scene. An event's rows are the tokens event_of_window gives it; an event too
 // short for any window to be half inside it takes the token it overlaps most (none: no rows).
 // Throws naming the scene when an event's group is not one of the config's.
-std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const Scene& scene, std::size_t scene_index,
+std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const FusionScene& scene, std::size_t scene_index,
                                                std::span<const AudioToken> audio);
 
 // The baselines' answers: a track id, or -1 for off-screen.

@@ -108,7 +108,7 @@ TEST_F(FusionFiles, ConfigLoadsAndNamesWhatIsWrong) {
 
 TEST(FusionTracks, BoxAtInterpolatesAndKnowsWhenATrackIsThere) {
     FusionConfig c;  // tolerance 0.1 s, max gap 0.5 s
-    Track track{3, "car", {box(1.0, 0.1f, 0.2f, 0.1f, 0.1f), box(1.5, 0.3f, 0.2f, 0.3f, 0.1f), box(3.0, 0.5f, 0.5f, 0.1f, 0.1f)}};
+    TimedTrack track{3, "car", {box(1.0, 0.1f, 0.2f, 0.1f, 0.1f), box(1.5, 0.3f, 0.2f, 0.3f, 0.1f), box(3.0, 0.5f, 0.5f, 0.1f, 0.1f)}};
     auto mid = box_at(track, 1.25, c);
     ASSERT_TRUE(mid);
     EXPECT_FLOAT_EQ(mid->x, 0.2f);
@@ -124,7 +124,7 @@ TEST(FusionTracks, BoxAtInterpolatesAndKnowsWhenATrackIsThere) {
     EXPECT_FLOAT_EQ(box_at(track, 2.95, c)->x, 0.5f);
     EXPECT_TRUE(box_at(track, 3.08, c));
     EXPECT_FALSE(box_at(track, 3.12, c));
-    EXPECT_FALSE(box_at(Track{}, 1.0, c));
+    EXPECT_FALSE(box_at(TimedTrack{}, 1.0, c));
 }
 
 TEST(FusionTracks, HistoryAppendsReplacesAndPrunes) {
@@ -190,13 +190,13 @@ TEST(FusionTokens, AudioTokensByHand) {
 
 TEST(FusionTokens, ObjectTokensByHand) {
     FusionConfig c;
-    Track car{5, "car", {}};
+    TimedTrack car{5, "car", {}};
     for (double t : {8.0, 8.5, 9.0}) car.boxes.push_back(box(t, 0.2f, 0.3f, 0.1f, 0.1f));
     car.boxes.push_back(box(9.5, 0.3f, 0.4f, 0.1f, 0.1f));
     car.boxes.push_back(box(10.0, 0.f, 0.f, 1.f, 1.f));
-    Track dog{2, "dog", {box(9.95, 0.5f, 0.5f, 0.2f, 0.1f)}};  // one box, 0.05 s before t
-    Track gone{9, "person", {box(4.0, 0, 0, 0.1f, 0.1f), box(5.0, 0, 0, 0.1f, 0.1f)}};
-    std::vector<Track> tracks = {car, dog, gone};
+    TimedTrack dog{2, "dog", {box(9.95, 0.5f, 0.5f, 0.2f, 0.1f)}};  // one box, 0.05 s before t
+    TimedTrack gone{9, "person", {box(4.0, 0, 0, 0.1f, 0.1f), box(5.0, 0, 0, 0.1f, 0.1f)}};
+    std::vector<TimedTrack> tracks = {car, dog, gone};
     FusionInputs in;
     build_object_tokens(c, tracks, 10.0, in);
     ASSERT_EQ(in.objects, 2);

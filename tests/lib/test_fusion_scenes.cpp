@@ -2,9 +2,16 @@
 // hand-written scenes and hand-made audio windows; the .npz writer.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "xmodal/error.hpp"
 #include "xmodal/fusion_scenes.hpp"
@@ -36,11 +43,12 @@ protected:
 
 // Boxes every 0.25 s over [from, to] as JSON rows, constant box.
 std::string boxes_json(double from, double to, double x = 0.1, double size = 0.1) {
-    std::string rows;
+    std::ostringstream rows;
+    rows << std::fixed << '[';
     for (double t = from; t <= to + 1e-9; t += 0.25)
-        rows += (rows.empty() ? "" : ",") + ("[" + std::to_string(t) + "," + std::to_string(x) + ",0.2," + std::to_string(size) + "," +
-                                             std::to_string(size) + "]");
-    return "[" + rows + "]";
+        rows << (t > from ? "," : "") << '[' << t << ',' << x << ",0.2," << size << ',' << size << ']';
+    rows << ']';
+    return rows.str();
 }
 
 // A 5 s scene: a car (7) all along, a person (3) until 2.5 s; a siren from the car 0.6-3.5 s,
@@ -80,7 +88,7 @@ FusionConfig small_config() {
 
 TEST_F(SceneFiles, LoadsAndNamesWhatIsWrong) {
     auto path = write("test-00001.json", scene_json());
-    Scene s = load_scene(path);
+    FusionScene s = load_scene(path);
     EXPECT_EQ(s.id, "test-00001");
     EXPECT_EQ(s.split, "test");
     EXPECT_EQ(s.audio, (dir / "test-00001.wav").string());
@@ -120,7 +128,7 @@ TEST_F(SceneFiles, LoadsAndNamesWhatIsWrong) {
 }
 
 TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
-    Scene s;
+    FusionScene s;
     s.events = {{"siren", 1.4, 3.0, 7}, {"horn", 0.0, 1.45, -1}};
     AudioToken w;
     w.start = 1.0;
@@ -130,7 +138,7 @@ TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
     EXPECT_EQ(event_of_window(s, w), -1);  // 0.4 and 0.45: neither half
     s.events[1].end = 1.5;
     EXPECT_EQ(event_of_window(s, w), 1);
-    Scene five;
+    FusionScene five;
     five.duration = 5.0;
     EXPECT_EQ(query_times(FusionConfig{}, five, 0.5), (std::vector<double>{2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0}));
     five.duration = 1.0;
@@ -138,9 +146,9 @@ TEST(FusionScenes, WindowsBelongToTheEventCoveringHalfOfThem) {
 }
 
 TEST_F(SceneFiles, DatasetTargetsByHand) {
-    const Scene scene = load_scene(write("s.json", scene_json()));
+    const FusionScene scene = load_scene(write("s.json", scene_json()));
     const FusionConfig c = small_config();
-    std::vector<Scene> scenes = {scene};
+    std::vector<FusionScene> scenes = {scene};
     std::vector<std::vector<AudioToken>> audio = {hand_windows()};
     auto data = fusion_dataset(c, scenes, audio, 1.0);  // queries at 2, 3, 4, 5 s
     const std::int64_t Q = 4, La = 8, No = 2, Fa = c.audio_features(), Fo = c.object_features();
@@ -268,7 +276,7 @@ TEST(FusionBaselines, LargestClassPriorAndCorrelation) {
 }
 
 TEST_F(SceneFiles, EvaluationCasesAndAModelThatAttendsUniformly) {
-    const Scene scene = load_scene(write("s.json", scene_json()));
+    const FusionScene scene = load_scene(write("s.json", scene_json()));
     const FusionConfig c = small_config();
     const auto windows = hand_windows();
     auto cases = attribution_cases(c, scene, 4, windows);
@@ -305,6 +313,144 @@ TEST_F(SceneFiles, EvaluationCasesAndAModelThatAttendsUniformly) {
     EXPECT_EQ(scores[1].correct, 1);  // largest: the car, always
     EXPECT_EQ(scores[3].correct, 2);  // class-prior: the car for the siren (right) and the horn (wrong), off-screen for speech (right)
 }
+
+// ---- xmodal-eval fusion / fusion-dataset end to end --------------------------------------------
+
+#ifdef XMODAL_EVAL_BINARY
+void write_wav(const std::string& path, const std::vector<float>& samples) {
+    std::ofstream out(path, std::ios::binary);
+    auto le = [&](std::uint32_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i) out.put(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    const auto data = static_cast<std::uint32_t>(samples.size() * 2);
+    out << "RIFF";
+    le(36 + data, 4);
+    out << "WAVEfmt ";
+    le(16, 4);
+    le(1, 2);  // PCM
+    le(1, 2);  // mono
+    le(16000, 4);
+    le(32000, 4);
+    le(2, 2);
+    le(16, 2);
+    out << "data";
+    le(data, 4);
+    for (float s : samples) le(static_cast<std::uint32_t>(static_cast<std::int16_t>(std::lround(std::clamp(s, -1.f, 1.f) * 32767))), 2);
+}
+
+// 5 s: low noise, a wailing tone 0.6-3.5 s (the siren), a buzz 3-5 s (the speech), a click 4.2-4.5 s.
+std::vector<float> scene_audio() {
+    std::vector<float> s(80000);
+    std::uint32_t noise = 1;
+    double phase = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const double t = static_cast<double>(i) / 16000;
+        noise = noise * 1664525u + 1013904223u;
+        double v = 0.01 * (static_cast<double>(noise >> 8) / (1 << 24) - 0.5);
+        phase += 2 * M_PI * (1100 + 450 * std::sin(2 * M_PI * 0.5 * t)) / 16000;
+        if (t >= 0.6 && t < 3.5) v += 0.3 * std::sin(phase);
+        if (t >= 3.0) v += 0.1 * std::sin(2 * M_PI * 160 * t) * (std::sin(2 * M_PI * 4 * t) > 0 ? 1 : 0.2);
+        if (t >= 4.2 && t < 4.5) v += 0.2 * std::sin(2 * M_PI * 420 * t);
+        s[i] = static_cast<float>(v);
+    }
+    return s;
+}
+
+// One OpenMP thread: the models here are tiny, and on a loaded machine a second thread that is
+// not scheduled makes every primitive wait (10x slower here with the load of parallel builds).
+std::pair<int, std::string> run_tool(const std::string& args) {
+    const std::string command = "OMP_NUM_THREADS=1 " + std::string(XMODAL_EVAL_BINARY) + " " + args + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::string out;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+    std::vector<nlohmann::json> lines;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        auto end = text.find('\n', at);
+        const auto line = text.substr(at, end - at);
+        if (!line.empty() && line[0] == '{') lines.push_back(nlohmann::json::parse(line));
+        at = end == std::string::npos ? text.size() : end + 1;
+    }
+    return lines;
+}
+
+TEST_F(SceneFiles, EvalToolWithRandomWeightsOnHandWrittenScenes) {
+    for (const char* file : {"models/yamnet.tflite", "models/yamnet_class_map.csv"})
+        if (!std::filesystem::exists(std::string(std::getenv("XMODAL_SHARED") ? std::getenv("XMODAL_SHARED") : "") + "/" + file))
+            GTEST_SKIP() << "needs " << file << " in $XMODAL_SHARED";
+    std::filesystem::create_directories(dir / "test");
+    std::filesystem::create_directories(dir / "train");
+    const auto audio = scene_audio();
+    for (const char* id : {"test-00001", "test-00002"}) {
+        write("test/" + std::string(id) + ".json", scene_json(id, "test"));
+        write_wav((dir / "test" / (std::string(id) + ".wav")).string(), audio);
+    }
+    write("train/train-00001.json", scene_json("train-00001", "train"));
+    write_wav((dir / "train" / "train-00001.wav").string(), audio);
+    const FusionConfig c;
+    save_safetensors((dir / "fusion.safetensors").string(), FusionModel::random_weights(c, 5));
+    write("fusion.json", R"({"schema": "xmodal-fusion-1", "audio_window": 4.0, "curve_points": 8, "model_dim": 64, "heads": 4,
+        "sound_groups": [{"name": "siren", "classes": [316, 317, 318, 319, 390, 391]}, {"name": "horn", "classes": [302, 303, 312]},
+                         {"name": "engine", "classes": [337, 338, 342, 343, 345, 346, 347]}, {"name": "speech", "classes": [0, 1, 2, 3, 6]}],
+        "object_classes": ["person", "bicycle", "car", "motorcycle", "bus", "truck", "other"], "audio_features": 1039, "object_features": 29})");
+
+    auto [rc, out] = run_tool("fusion --scenes " + (dir / "test").string() + " --model " + (dir / "fusion.safetensors").string() +
+                              " --train-scenes " + (dir / "train").string());
+    ASSERT_EQ(rc, 0) << out;
+    auto lines = json_lines(out);
+    ASSERT_EQ(lines.size(), 4u) << out;
+    const char* methods[] = {"model", "largest", "loudness-correlation", "class-prior"};
+    for (std::size_t m = 0; m < 4; ++m) {
+        EXPECT_EQ(lines[m]["method"], methods[m]);
+        EXPECT_EQ(lines[m]["events"], 6);
+        EXPECT_EQ(lines[m]["scenes"], 2);
+        EXPECT_EQ(lines[m]["per_group"]["siren"]["events"], 2);
+        EXPECT_EQ(lines[m]["per_group"]["horn"]["events"], 2);
+        EXPECT_EQ(lines[m]["per_group"]["engine"]["events"], 0);
+        EXPECT_EQ(lines[m]["per_group"]["speech"]["events"], 2);
+        EXPECT_GE(lines[m]["accuracy"].get<double>(), 0.0);
+        EXPECT_LE(lines[m]["accuracy"].get<double>(), 1.0);
+    }
+    // The baselines do not hear: the car is the largest object (right for the siren only), and
+    // the class prior is also right for the speech of a person who has left (off-screen).
+    EXPECT_EQ(lines[1]["correct"], 2);
+    EXPECT_EQ(lines[3]["correct"], 4);
+    EXPECT_EQ(lines[3]["per_group"]["speech"]["accuracy"], 1.0);
+    EXPECT_EQ(lines[2]["threshold_from"], "train-scenes " + (dir / "train").string());
+    EXPECT_EQ(lines[0]["model"], (dir / "fusion.safetensors").string());
+
+    std::tie(rc, out) = run_tool("fusion-dataset --scenes " + (dir / "test").string() + " --out " + (dir / "d.npz").string() +
+                                 " --query-every 1.0");
+    ASSERT_EQ(rc, 0) << out;
+    lines = json_lines(out);
+    ASSERT_EQ(lines.size(), 1u) << out;
+    EXPECT_EQ(lines[0]["queries"], 8);  // 2, 3, 4, 5 s in each scene
+    EXPECT_EQ(lines[0]["scenes"], 2);
+    auto data = load_npz((dir / "d.npz").string());
+    const auto La = data["audio"].shape[1];
+    EXPECT_EQ(data["audio"].shape, (Shape{8, La, 1039}));
+    EXPECT_GE(La, 8);  // YAMNet windows every 0.48 s: 8 or 9 centres in 4 s
+    EXPECT_EQ(data["objects"].shape, (Shape{8, 2, 29}));
+    EXPECT_EQ(data["scene"].to_f32(), (std::vector<float>{0, 0, 0, 0, 1, 1, 1, 1}));
+    // The siren (0.6-3.5 s) from the car: at t = 3 s (query 1) the car is the only object.
+    const auto attr = data["attr_target"];
+    const auto* a = reinterpret_cast<const std::int64_t*>(attr.bytes.data());
+    EXPECT_EQ(std::count(a + La, a + 2 * La, 0), 5) << "windows [0.48, 1.455] .. [2.4, 3.375] are half in the siren";
+
+    std::tie(rc, out) = run_tool("fusion --scenes " + (dir / "missing").string());
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("missing: not a directory of scene files"), std::string::npos) << out;
+    std::tie(rc, out) = run_tool("fusion --scenes " + (dir / "test").string() + " --model " + (dir / "none.safetensors").string());
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("none.json: cannot open the fusion model description"), std::string::npos) << out;
+}
+#endif
 
 }  // namespace
 }  // namespace xmodal
