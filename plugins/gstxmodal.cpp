@@ -13,6 +13,7 @@
 #include "gstxmoverlay.hpp"
 #include "gstxmflow.hpp"
 #include "gstxmaudio.hpp"
+#include "gstxmfuse.hpp"
 #include "xmodal/log.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(xmodal_debug);
@@ -41,6 +42,7 @@ gboolean plugin_init(GstPlugin* plugin) {
     ok &= GST_ELEMENT_REGISTER(xmoverlay, plugin);
     ok &= GST_ELEMENT_REGISTER(xmflow, plugin);
     ok &= GST_ELEMENT_REGISTER(xmaudio, plugin);
+    ok &= GST_ELEMENT_REGISTER(xmfuse, plugin);
     return ok;
 }
 

@@ -30,6 +30,11 @@ void register_flow_meta_once() {
     (void)registered;
 }
 
+void register_fusion_meta_once() {
+    static const bool registered = (register_custom_meta(fusion_meta_name), true);
+    (void)registered;
+}
+
 void register_audio_meta_once() {
     static const bool registered = (register_custom_meta(audio_meta_name), true);
     (void)registered;
@@ -151,6 +156,19 @@ GstStructure* add_flow_structure(GstBuffer* buffer) {
 const GstStructure* flow_structure(GstBuffer* buffer) {
     register_flow_meta_once();
     GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, flow_meta_name);
+    return meta != nullptr ? gst_custom_meta_get_structure(meta) : nullptr;
+}
+
+GstStructure* add_fusion_structure(GstBuffer* buffer) {
+    register_fusion_meta_once();
+    GstStructure* s = gst_custom_meta_get_structure(gst_buffer_add_custom_meta(buffer, fusion_meta_name));
+    gst_structure_set_name(s, fusion_structure_name);
+    return s;
+}
+
+const GstStructure* fusion_structure(GstBuffer* buffer) {
+    register_fusion_meta_once();
+    GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, fusion_meta_name);
     return meta != nullptr ? gst_custom_meta_get_structure(meta) : nullptr;
 }
 

@@ -16,6 +16,10 @@
 // holds the counting lines, the running counts and the latest interval reports
 // (docs/elements/xmflow.md); xmoverlay draws it, xmmetaconvert writes it into the JSON.
 //
+// xmfuse marks every frame with a custom meta "XmodalFusionMeta" whose structure "xmodal-fusion"
+// holds the audio flag, the sound events with the track each is attributed to (or off-screen) and
+// the attention matrix; each tracked object's ROI gets an "audio" structure (docs/elements/xmfuse.md).
+//
 // xmaudio attaches one custom meta "XmodalAudioMeta" per audio window (docs/FUSION.md §1) to the
 // audio buffer in which the window ends; its structure "xmodal-audio" holds the window's own
 // timestamps (pts, duration: PTS of its first sample in the buffer's segment, not the buffer's),
@@ -42,6 +46,8 @@ inline constexpr const char* flow_meta_name = "XmodalFlowMeta";
 inline constexpr const char* flow_structure_name = "xmodal-flow";
 inline constexpr const char* audio_meta_name = "XmodalAudioMeta";
 inline constexpr const char* audio_structure_name = "xmodal-audio";
+inline constexpr const char* fusion_meta_name = "XmodalFusionMeta";
+inline constexpr const char* fusion_structure_name = "xmodal-fusion";
 
 // One object read from a buffer.
 struct FrameObject {
@@ -77,6 +83,12 @@ std::optional<bool> inference_ran(GstBuffer* buffer);
 // structure to fill; the buffer must be writable. flow_structure: nullptr when there is none.
 GstStructure* add_flow_structure(GstBuffer* buffer);
 const GstStructure* flow_structure(GstBuffer* buffer);
+
+// The fusion meta (xmfuse, docs/elements/xmfuse.md): adds it (registering it on first use) and
+// returns its empty "xmodal-fusion" structure to fill; the buffer must be writable.
+// fusion_structure: nullptr when there is none.
+GstStructure* add_fusion_structure(GstBuffer* buffer);
+const GstStructure* fusion_structure(GstBuffer* buffer);
 
 // One audio window as xmaudio attaches it.
 struct AudioClass {
