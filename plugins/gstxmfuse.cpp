@@ -6,12 +6,12 @@
 //  - alignment: a window counts at t when its centre is at or before t, so before a frame goes out
 //    every audio buffer that starts at or before t + half a window is consumed (its windows kept
 //    for W + 1 s). When the audio branch has not reached that far yet the
-//    element waits for it, but only until the frame's deadline (its running time + the upstream
-//    latency + the `latency` property, 500 ms by default, on the pipeline clock), then the frame
-//    goes with the audio there is and `audio` = "late". xmfuse is an aggregator in live mode even
-//    when its sources are not (force-live, ignore-inactive-pads default to true here), so a stalled
-//    audio branch, or an audio pad that never gets data, never blocks the video; a finished audio
-//    branch (EOS) never holds video either.
+//    element waits for it. In a live pipeline (or with force-live=true) only until the frame's
+//    deadline (its running time + the upstream latency + `latency`, 550 ms by default, on the
+//    pipeline clock); then the frame goes with the audio there is and `audio` = "late", and an
+//    audio pad that never had data is not waited for again (ignore-inactive-pads). Non-live input
+//    is waited for, as every aggregator does, so results do not depend on speed. A finished audio
+//    branch (EOS) never holds video.
 //  - without an audio pad, or with no audio window in [t − W, t], frames pass with video-only
 //    results: no attribution, and the flag says why ("none", "ended", "late", "silent").
 //  - outputs: a frame custom meta "XmodalFusionMeta" (structure "xmodal-fusion": flag, events with
@@ -537,10 +537,10 @@ static void gst_xm_fuse_init(GstXmFuse* self) {
     self->audio_window = 0.0;
     self->event_threshold = default_event_threshold;
     self->state = nullptr;
-    // Waits are bounded by deadlines even when no source upstream is live: a stalled or never-fed
-    // audio branch costs frames their audio after `latency`, never the pipeline. Live pipelines
-    // wait up to half a YAMNet window past each frame for the window centred on it.
-    gst_aggregator_set_force_live(GST_AGGREGATOR(self), TRUE);
+    // Live: a stalled or never-fed audio branch costs frames their audio after `latency`, never the
+    // pipeline. The window centred on a frame ends half a YAMNet window (487.5 ms) after it, plus
+    // xmaudio's inference time: 550 ms covers both. Non-live input waits for audio like every
+    // aggregator (exact results however slow the pipeline is); force-live=true bounds that too.
     gst_aggregator_set_ignore_inactive_pads(GST_AGGREGATOR(self), TRUE);
-    g_object_set(self, "latency", static_cast<guint64>(500 * GST_MSECOND), nullptr);
+    g_object_set(self, "latency", static_cast<guint64>(550 * GST_MSECOND), nullptr);
 }

@@ -296,7 +296,7 @@ TEST(XmFuse, WithoutAnAudioPadFramesPassWithTheFlagNone) {
 }
 
 TEST(XmFuse, AnAudioPadThatNeverGetsDataDoesNotHoldTheVideo) {
-    Fuse f(true);  // requested and linked, but nothing ever comes
+    Fuse f(true, true);  // live; requested and linked, but nothing ever comes
     for (int n = 0; n < 5; ++n) {
         ASSERT_EQ(gst_harness_push(f.video, video_buffer(static_cast<GstClockTime>(n) * frame_ns)), GST_FLOW_OK);
         // The first frame waits for the audio pad until its deadline (on the harness' test clock),
