@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <numbers>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -239,6 +240,8 @@ struct NegotiationCase {
     std::vector<double> amplitudes;  // per channel
     double mono_amplitude;           // after the downmix (mean of the channels)
 };
+
+void PrintTo(const NegotiationCase& c, std::ostream* os) { *os << c.name << " (" << c.caps << ")"; }
 
 class XmAudioFormats : public ::testing::TestWithParam<NegotiationCase> {};
 
@@ -483,6 +486,34 @@ TEST(XmAudio, discont_flag_and_gap_event_restart_windows) {
     windows = t.windows();
     ASSERT_EQ(windows.size(), 3u);
     EXPECT_EQ(windows[2].pts, next + GST_SECOND);
+}
+
+// A caps change mid-stream ends the old format's stream (its tail posted) and windows the new
+// format from the next buffer's PTS.
+TEST(XmAudio, caps_change_restarts_windows_in_the_new_format) {
+    REQUIRE_MODELS();
+    Harness t("vad-model=\"\" threshold=0", "audio/x-raw,format=S16LE,rate=44100,channels=2,layout=interleaved");
+    const GstClockTime next = t.push(sine(1.2, 44100, 2, {0.5}), 0, 4410);
+    ASSERT_EQ(t.windows().size(), 1u);
+    auto events = t.events();
+    EXPECT_EQ(events.size(), 1u);
+    free_all(events);
+    gst_harness_set_src_caps_str(t.h, "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");
+    t.format = format_of("audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");
+    events = t.events();
+    ASSERT_EQ(events.size(), 1u);  // the 44.1 kHz stream's tail: 0.48 .. 1.2 s
+    EXPECT_TRUE(partial_of(events[0]));
+    EXPECT_EQ(uint64_of(events[0], "start"), hop_ns);
+    EXPECT_EQ(uint64_of(events[0], "end"), next);
+    free_all(events);
+    t.push(sine(1.0, 16000, 1, {0.25}), next, 1600);
+    EXPECT_EQ(t.error(), "");
+    EXPECT_EQ(t.pulled, t.pushed);
+    const auto windows = t.windows();
+    ASSERT_EQ(windows.size(), 2u);
+    EXPECT_EQ(windows[1].pts, next);
+    EXPECT_EQ(windows[1].first_sample, 0);
+    EXPECT_NEAR(windows[1].loudness_dbfs, db(0.25), 0.1);
 }
 
 // A flush forgets the samples before it: nothing is posted for them, windows restart after it.
