@@ -145,6 +145,47 @@ void add_flow(CollectedScene& scene, const GstStructure* flow, int width, int he
     scene.text_blocks.push_back(std::move(block));
 }
 
+// xmfuse's meta (docs/elements/xmfuse.md): every sound event attributed to a visible track is a
+// marker rising from the top of its box, captioned with the sound and its probability; a text
+// block lists the events (track or off-screen) and the audio state. Objects whose "audio"
+// structure refines their label (emergency-vehicle) are drawn with it.
+void add_fusion(CollectedScene& scene, const GstStructure* fusion, int height) {
+    const gchar* audio = gst_structure_get_string(fusion, "audio");
+    const GValue* events = gst_structure_get_value(fusion, "events");
+    const guint n = events != nullptr && GST_VALUE_HOLDS_ARRAY(events) ? gst_value_array_get_size(events) : 0;
+    xmodal::OverlayTextBlock block;
+    block.corner = xmodal::Corner::bottom_left;
+    block.colour = {255, 200, 120};
+    int tokens = 0;
+    gst_structure_get_int(fusion, "audio-tokens", &tokens);
+    block.lines.push_back(std::string("audio ") + (audio ? audio : "?") + ", " + std::to_string(tokens) + " windows");
+    for (guint i = 0; i < n; ++i) {
+        const GstStructure* e = nth_structure(fusion, "events", i);
+        if (e == nullptr) continue;
+        const gchar* sound = gst_structure_get_string(e, "sound");
+        gint64 track = -1;
+        double p = 0, score = 0;
+        gst_structure_get_int64(e, "track-id", &track);
+        gst_structure_get_double(e, "probability", &p);
+        gst_structure_get_double(e, "score", &score);
+        char text[160];
+        if (track > 0)
+            std::snprintf(text, sizeof text, "%s %.2f -> #%lld (p %.2f)", sound ? sound : "?", score,
+                          static_cast<long long>(track), p);
+        else
+            std::snprintf(text, sizeof text, "%s %.2f -> off-screen (p %.2f)", sound ? sound : "?", score, p);
+        block.lines.emplace_back(text);
+        for (const xmodal::OverlayObject& o : scene.objects) {
+            if (track <= 0 || o.track_id != track) continue;
+            const int x = static_cast<int>(std::lround((o.x1 + o.x2) / 2)), y = static_cast<int>(std::lround(o.y1));
+            char caption[96];
+            std::snprintf(caption, sizeof caption, "%s %.2f", sound ? sound : "?", p);
+            scene.segments.push_back({{x, y}, {x, y - std::max(12, height / 12)}, {255, 140, 0}, caption});
+        }
+    }
+    scene.text_blocks.push_back(std::move(block));
+}
+
 // The one place where metas become things to draw. A later meta kind (counting lines, counts,
 // captions, forecasts) adds a block here that reads its meta into segments / text_blocks (or into
 // a new OverlayScene member; lib/xmodal/overlay.hpp says how).
@@ -155,8 +196,12 @@ CollectedScene collect_scene(GstBuffer* buffer, const GstVideoInfo& info) {
         scene.objects.push_back({static_cast<float>(o.x_min * width), static_cast<float>(o.y_min * height),
                                  static_cast<float>(o.x_max * width), static_cast<float>(o.y_max * height), o.label,
                                  o.label_id, static_cast<float>(o.confidence), o.track_id, o.track_state});
+        const GstStructure* audio = gst_video_region_of_interest_meta_get_param(o.meta, "audio");
+        const gchar* refined = audio != nullptr ? gst_structure_get_string(audio, "label") : nullptr;
+        if (refined != nullptr && o.label != refined) scene.objects.back().label = refined;
     }
     if (const GstStructure* flow = xmodal::gst::flow_structure(buffer)) add_flow(scene, flow, width, height);
+    if (const GstStructure* fusion = xmodal::gst::fusion_structure(buffer)) add_fusion(scene, fusion, height);
     return scene;
 }
 

@@ -303,6 +303,52 @@ TEST_F(XmOverlay, DrawsTrailsOfTrackedObjectsAndForgetsThemOnFlush) {
     }
 }
 
+// xmfuse's meta: an event attributed to a track gets a captioned marker above its box (and the
+// refined label), and the events are listed in a block at the bottom left.
+TEST_F(XmOverlay, DrawsSoundAttributionsFromXmfuse) {
+    const std::string caps = caps_string("BGRx", 320, 240);
+    auto render = [&](bool with_fusion) {
+        Harness harness;
+        gst_harness_set_src_caps_str(harness.h, caps.c_str());
+        GstBuffer* buffer = blank_buffer(caps, 128);
+        auto* roi = xmodal::gst::add_object(buffer, 320, 240, "car", 2, 0.9, 100, 150, 200, 200);
+        xmodal::gst::set_tracking(roi, 4, "confirmed");
+        if (with_fusion) {
+            gst_video_region_of_interest_meta_add_param(
+                roi, gst_structure_new("audio", "sound", G_TYPE_STRING, "siren", "probability", G_TYPE_DOUBLE, 0.9, "label",
+                                       G_TYPE_STRING, "emergency-vehicle", nullptr));
+            GstStructure* fusion = xmodal::gst::add_fusion_structure(buffer);
+            gst_structure_set(fusion, "audio", G_TYPE_STRING, "ok", "audio-tokens", G_TYPE_INT, 8, nullptr);
+            GValue events = G_VALUE_INIT, v = G_VALUE_INIT;
+            gst_value_array_init(&events, 1);
+            g_value_init(&v, GST_TYPE_STRUCTURE);
+            g_value_take_boxed(&v, gst_structure_new("event", "sound", G_TYPE_STRING, "siren", "score", G_TYPE_DOUBLE, 0.8,
+                                                     "track-id", G_TYPE_INT64, G_GINT64_CONSTANT(4), "probability",
+                                                     G_TYPE_DOUBLE, 0.9, nullptr));
+            gst_value_array_append_and_take_value(&events, &v);
+            gst_structure_take_value(fusion, "events", &events);
+        }
+        EXPECT_EQ(gst_harness_push(harness.h, buffer), GST_FLOW_OK);
+        return gst_harness_pull(harness.h);
+    };
+    GstBuffer* plain = render(false);
+    GstBuffer* fused = render(true);
+    {
+        MappedFrame a(plain, caps), b(fused, caps);
+        auto differing = [&](int x0, int y0, int x1, int y1) {
+            int n = 0;
+            for (int y = y0; y < y1; ++y)
+                for (int x = x0; x < x1; ++x) n += !(a.bgrx(x, y) == b.bgrx(x, y));
+            return n;
+        };
+        EXPECT_GT(differing(0, 200, 160, 240), 100) << "the event list at the bottom left";
+        EXPECT_GT(differing(100, 100, 260, 150), 100) << "marker, caption and refined label above the box";
+        EXPECT_EQ(differing(210, 0, 320, 100), 0) << "nothing elsewhere";
+    }
+    gst_buffer_unref(plain);
+    gst_buffer_unref(fused);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
