@@ -4,6 +4,12 @@
 // cost of building the tokens from window and track histories. Inputs are synthetic but shaped like
 // a street: windows with random embeddings and scores, tracks boxed at 30 fps over the last W + 1 s.
 // Random weights of the default size unless --model is given.
+//
+// With --clip MEDIA (a clip with video and audio, e.g. one written by tools/fusion/build_scenes.py
+// --write-media) it also runs the whole audio-visual pipeline (decode, xmdetect ! xmtrack, xmaudio,
+// xmfuse) to EOS as fast as it can and prints its real-time factor (wall time / media time), beside
+// the video-only pipeline (decode, xmdetect ! xmtrack) on the same clip in the same run.
+#include <gst/gst.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -79,15 +85,109 @@ std::vector<TimedTrack> synthetic_tracks(const FusionConfig& c, double t, std::i
 
 }  // namespace
 
+struct PipelineRun {
+    double wall_s = 0, media_s = 0;
+    guint64 frames = 0;
+};
+
+// Runs a gst-launch description to EOS (sync=false sinks): wall time from PLAYING to EOS, and the
+// media time as the end of the last buffer at the sink named "out".
+PipelineRun run_to_eos(const std::string& description) {
+    GError* error = nullptr;
+    GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+    if (pipeline == nullptr || error != nullptr) {
+        const std::string message = error ? error->message : "unknown";
+        if (error) g_error_free(error);
+        if (pipeline) gst_object_unref(pipeline);
+        fail("xmodal-bench fuse: cannot build '", description, "': ", message);
+    }
+    PipelineRun run;
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+    g_object_set(sink, "signal-handoffs", TRUE, nullptr);
+    g_signal_connect(sink, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer* b, GstPad*, gpointer data) {
+                         auto* r = static_cast<PipelineRun*>(data);
+                         ++r->frames;
+                         if (GST_BUFFER_PTS_IS_VALID(b))
+                             r->media_s = std::max(r->media_s, static_cast<double>(GST_BUFFER_PTS(b) +
+                                                                                   (GST_BUFFER_DURATION_IS_VALID(b) ? GST_BUFFER_DURATION(b) : 0)) / 1e9);
+                     }),
+                     &run);
+    const auto start = clock_type::now();
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    GstBus* bus = gst_element_get_bus(pipeline);
+    GstMessage* message = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
+                                                     static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    run.wall_s = std::chrono::duration<double>(clock_type::now() - start).count();
+    std::string failure;
+    if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+        GError* e = nullptr;
+        gst_message_parse_error(message, &e, nullptr);
+        failure = e->message;
+        g_error_free(e);
+    }
+    gst_message_unref(message);
+    gst_object_unref(bus);
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+    if (!failure.empty()) fail("xmodal-bench fuse: ", failure, " in '", description, "'");
+    return run;
+}
+
+void pipeline_rtf(const std::string& clip, const std::string& model_path, int reps) {
+    gst_init(nullptr, nullptr);
+    GstElementFactory* factory = gst_element_factory_find("xmfuse");
+    if (factory == nullptr) fail("xmodal-bench fuse: the xmodal plugin is not found (GST_PLUGIN_PATH=build/plugins)");
+    gst_object_unref(factory);
+    const std::string uri = gst_uri_is_valid(clip.c_str()) ? clip : std::string("file://") + clip;
+    const std::string info = std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json";
+    const std::string video = "d. ! video/x-raw ! queue ! xmdetect model-info=" + info + " ! xmtrack";
+    const std::string av = "uridecodebin uri=" + uri + " name=d xmfuse name=f model=" + model_path +
+                           " ! fakesink name=out sync=false " + video + " ! f.video d. ! audio/x-raw ! queue ! xmaudio ! f.audio";
+    const std::string video_only = "uridecodebin uri=" + uri + " caps=video/x-raw expose-all-streams=false name=d " +
+                                   video + " ! fakesink name=out sync=false";
+    std::vector<double> av_wall, video_wall;
+    PipelineRun last;
+    for (int r = 0; r < reps; ++r) {  // interleaved, so both see the same machine load
+        last = run_to_eos(av);
+        av_wall.push_back(last.wall_s);
+        video_wall.push_back(run_to_eos(video_only).wall_s);
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    const double av_s = median(av_wall), video_s = median(video_wall);
+    nlohmann::ordered_json j = {{"op", "av_pipeline"},
+                                {"clip", clip},
+                                {"frames", last.frames},
+                                {"media_s", last.media_s},
+                                {"wall_s", av_s},
+                                {"real_time_factor", av_s / last.media_s},
+                                {"video_only_wall_s", video_s},
+                                {"video_only_real_time_factor", video_s / last.media_s},
+                                {"audio_and_fusion_share", (av_s - video_s) / av_s},
+                                {"reps", reps},
+                                {"threads", omp_get_max_threads()}};
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+}
+
 int fuse_command(int argc, char** argv) {
-    int reps = 200;
-    std::string model_path;
+    int reps = 200, pipeline_reps = 3;
+    std::string model_path, clip;
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
         else if (a == "--model" && i + 1 < argc) model_path = argv[++i];
-        else fail("xmodal-bench fuse: unknown argument '", a, "' (expected --reps N, --model FILE.safetensors)");
+        else if (a == "--clip" && i + 1 < argc) clip = argv[++i];
+        else if (a == "--pipeline-reps" && i + 1 < argc) pipeline_reps = std::max(1, std::atoi(argv[++i]));
+        else
+            fail("xmodal-bench fuse: unknown argument '", a,
+                 "' (expected --reps N, --model FILE.safetensors, --clip MEDIA, --pipeline-reps N)");
     }
+    if (!clip.empty() && model_path.empty())
+        fail("xmodal-bench fuse: --clip needs --model (the pipeline loads the weights from a file)");
     FusionConfig config;
     TensorFile weights;
     if (model_path.empty()) {
@@ -134,5 +234,6 @@ int fuse_command(int argc, char** argv) {
             std::printf("%s\n", j.dump().c_str());
             std::fflush(stdout);
         }
+    if (!clip.empty()) pipeline_rtf(clip, model_path, pipeline_reps);
     return 0;
 }

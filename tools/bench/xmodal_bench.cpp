@@ -3,7 +3,7 @@
 //   xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]
 //   xmodal-bench model [--reps N] [--model PATH]     (bench_model.cpp)
 //   xmodal-bench pipeline [--reps N]                 (bench_pipeline.cpp)
-//   xmodal-bench fuse [--reps N] [--model FILE]      (bench_fuse.cpp)
+//   xmodal-bench fuse [--reps N] [--model FILE] [--clip MEDIA]   (bench_fuse.cpp)
 //
 // For each shape it times, in the same run: our attention (tiled), the same primitives untiled
 // (plain matmul + softmax + matmul over the whole problem), a naive C++ reference, and a large
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
                      "usage: xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]\n"
                      "       xmodal-bench model [--reps N] [--model PATH]   (yolox_nano vs OpenCV DNN, batch 1 and 4)\n"
                      "       xmodal-bench pipeline [--reps N]   (decode..JSON fps vs model-only fps; GST_PLUGIN_PATH=build/plugins)\n"
-                     "       xmodal-bench fuse [--reps N] [--model FILE.safetensors]   (fusion per query vs a naive reference)\n"
+                     "       xmodal-bench fuse [--reps N] [--model FILE.safetensors] [--clip MEDIA [--pipeline-reps N]]   (fusion per query vs a naive reference; A/V pipeline real-time factor)\n"
                      "Prints one JSON object per measurement; threads follow OMP_NUM_THREADS.\n");
         return 2;
     } catch (const std::exception& e) {
