@@ -327,7 +327,6 @@ static gboolean gst_xm_fuse_sink_event(GstAggregator* agg, GstAggregatorPad* pad
                 self->state->info = info;
                 self->state->have_info = true;
             }
-            gst_aggregator_set_src_caps(agg, caps);
         } else if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
             const GstSegment* segment = nullptr;
             gst_event_parse_segment(event, &segment);
@@ -345,6 +344,25 @@ static gboolean gst_xm_fuse_sink_event(GstAggregator* agg, GstAggregatorPad* pad
         self->state->audio_end = GST_CLOCK_TIME_NONE;
     }
     return GST_AGGREGATOR_CLASS(gst_xm_fuse_parent_class)->sink_event(agg, pad, event);
+}
+
+// The output caps are the video pad's: frames pass through. (GstAggregator's default would fixate
+// the template against downstream instead.)
+static GstFlowReturn gst_xm_fuse_update_src_caps(GstAggregator* agg, GstCaps* downstream, GstCaps** ret) {
+    GstXmFuse* self = GST_XM_FUSE(agg);
+    GstCaps* video = gst_pad_get_current_caps(GST_PAD(self->video_pad));
+    if (video == nullptr) return GST_AGGREGATOR_FLOW_NEED_DATA;
+    if (!gst_caps_can_intersect(video, downstream)) {
+        gchar* ours = gst_caps_to_string(video);
+        gchar* theirs = gst_caps_to_string(downstream);
+        GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("xmfuse: downstream does not accept the video caps"),
+                          ("video %s, downstream %s", ours, theirs));
+        g_free(ours), g_free(theirs);
+        gst_caps_unref(video);
+        return GST_FLOW_NOT_NEGOTIATED;
+    }
+    *ret = video;
+    return GST_FLOW_OK;
 }
 
 static GstFlowReturn gst_xm_fuse_flush(GstAggregator* agg) {
@@ -521,6 +539,7 @@ static void gst_xm_fuse_class_init(GstXmFuseClass* klass) {
     agg_class->create_new_pad = gst_xm_fuse_create_new_pad;
     agg_class->sink_event = gst_xm_fuse_sink_event;
     agg_class->flush = gst_xm_fuse_flush;
+    agg_class->update_src_caps = gst_xm_fuse_update_src_caps;
     agg_class->get_next_time = gst_xm_fuse_get_next_time;
     agg_class->aggregate = gst_xm_fuse_aggregate;
 }

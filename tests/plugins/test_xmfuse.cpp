@@ -208,6 +208,13 @@ TEST(XmFuse, AttachesWhatTheFusionModelComputesOnTheSameWindowsAndTracks) {
         GstBuffer* out = gst_harness_pull(f.video);
         ASSERT_NE(out, nullptr);
         EXPECT_EQ(GST_BUFFER_PTS(out), pts);
+        if (n == 0) {  // the frames leave with the video caps, whatever the template allows
+            GstCaps* caps = gst_pad_get_current_caps(f.video->sinkpad);
+            GstCaps* want = gst_caps_from_string("video/x-raw,format=RGB,width=320,height=240,framerate=4/1");
+            EXPECT_TRUE(caps && gst_caps_is_equal(caps, want));
+            if (caps) gst_caps_unref(caps);
+            gst_caps_unref(want);
+        }
 
         // The reference: windows of the audio buffers that start by t + half a window.
         const double t = static_cast<double>(pts) / 1e9;
