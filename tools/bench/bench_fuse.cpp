@@ -144,7 +144,7 @@ void pipeline_rtf(const std::string& clip, const std::string& model_path, int re
     const std::string video = "d. ! video/x-raw ! queue ! xmdetect model-info=" + info + " ! xmtrack";
     const std::string av = "uridecodebin uri=" + uri + " name=d xmfuse name=f model=" + model_path +
                            " ! fakesink name=out sync=false " + video + " ! f.video d. ! audio/x-raw ! queue ! xmaudio ! f.audio";
-    const std::string video_only = "uridecodebin uri=" + uri + " caps=video/x-raw expose-all-streams=false name=d " +
+    const std::string video_only = "uridecodebin uri=" + uri + " caps=video/x-raw(ANY) expose-all-streams=false name=d " +
                                    video + " ! fakesink name=out sync=false";
     std::vector<double> av_wall, video_wall;
     PipelineRun last;
