@@ -248,7 +248,9 @@ TEST(FlowMonitor, missing_forecaster_file_is_named) {
 
 // A forecaster in the documented interface that predicts twice the input window: forecast =
 // flow + flow; time_of_day and day_of_week are declared but unused. flow's N is fixed to `series`.
-std::string write_doubling_forecaster(const std::string& name, int series) {
+// With a series_id input of type `id_type` (0: none), forecast = flow + flow + series_id instead, so
+// the ids the caller passes show in the output.
+std::string write_doubling_forecaster(const std::string& name, int series, int id_type = 0) {
     onnx::ModelProto m;
     m.set_ir_version(8);
     m.add_opset_import()->set_version(13);
@@ -267,7 +269,25 @@ std::string write_doubling_forecaster(const std::string& name, int series) {
     n->set_name("double");
     n->add_input("flow");
     n->add_input("flow");
-    n->add_output("forecast");
+    n->add_output(id_type != 0 ? "doubled" : "forecast");
+    if (id_type != 0) {
+        add_value(g->add_input(), "series_id", id_type, {series});
+        auto* cast = g->add_node();
+        cast->set_op_type("Cast");
+        cast->set_name("id_as_float");
+        cast->add_input("series_id");
+        cast->add_output("id_f");
+        auto* to = cast->add_attribute();
+        to->set_name("to");
+        to->set_type(onnx::AttributeProto::INT);
+        to->set_i(onnx::TensorProto::FLOAT);
+        auto* add = g->add_node();
+        add->set_op_type("Add");
+        add->set_name("plus_id");
+        add->add_input("doubled");
+        add->add_input("id_f");
+        add->add_output("forecast");
+    }
     add_value(g->add_output(), "forecast", onnx::TensorProto::FLOAT, {1, 12, series});
     const std::string path = ::testing::TempDir() + name;
     std::ofstream(path, std::ios::binary) << m.SerializeAsString();
@@ -298,6 +318,29 @@ TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
     EXPECT_EQ(reports[11].series[0].forecast, (std::vector<float>{2.f, 2.f, 2.f}));
     EXPECT_EQ(reports[11].series[1].forecast, (std::vector<float>{0.f, 0.f, 0.f}));
     std::remove(path.c_str());
+}
+
+// A model with a per-sensor embedding reads series_id; counting lines are no sensor it knows, so
+// every series gets -1 (its "unknown" row).
+TEST(FlowMonitor, onnx_forecaster_with_series_id_gets_unknown_ids) {
+    const std::string path = write_doubling_forecaster("xm_flow_ids.onnx", 2, onnx::TensorProto::INT64);
+    xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
+    FlowForecastInput input;
+    input.series = 2;
+    for (int i = 0; i < 24; ++i) input.flow.push_back(static_cast<float>(i));
+    input.time_of_day.assign(12, 0.5f);
+    input.day_of_week.assign(12, 2);
+    const std::vector<float> out = forecaster(input);
+    ASSERT_EQ(out.size(), 24u);
+    EXPECT_FLOAT_EQ(out[0], -1.f);
+    EXPECT_FLOAT_EQ(out[23], 45.f);
+    std::remove(path.c_str());
+
+    const std::string float_ids = write_doubling_forecaster("xm_flow_float_ids.onnx", 2, onnx::TensorProto::FLOAT);
+    const std::string error = error_of([&] { xmodal::load_flow_forecaster(float_ids, 2); });
+    EXPECT_NE(error.find("input 'series_id' is f32, expected s64"), std::string::npos) << error;
+    EXPECT_NE(error.find(float_ids), std::string::npos) << error;
+    std::remove(float_ids.c_str());
 }
 
 TEST(FlowMonitor, onnx_forecaster_with_other_series_count_is_named) {
