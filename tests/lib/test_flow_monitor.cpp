@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "support/error_of.hpp"
+#include "xmodal/device.hpp"
 #include "xmodal/flow_monitor.hpp"
+#include "xmodal/runtime.hpp"
 
 namespace {
 
@@ -341,6 +344,42 @@ TEST(FlowMonitor, onnx_forecaster_with_series_id_gets_unknown_ids) {
     EXPECT_NE(error.find("input 'series_id' is f32, expected s64"), std::string::npos) << error;
     EXPECT_NE(error.find(float_ids), std::string::npos) << error;
     std::remove(float_ids.c_str());
+}
+
+// The committed forecaster (models/flow_forecaster.onnx) through xmflow's path: it reads
+// series_id, and load_flow_forecaster passes -1 ("unknown") for the lines' series. The same input
+// run directly with ids -1 gives the same forecast; with PEMS08 sensor ids a different one, so
+// the comparison sees which ids went in.
+TEST(FlowMonitor, committed_model_gets_unknown_series_ids) {
+    const std::string model = std::string(XMODAL_SOURCE_DIR) + "/models/flow_forecaster.onnx";
+    FlowForecastInput input;
+    input.series = 2;
+    for (int k = 0; k < 12; ++k) {  // camera-sized counts, 7:00 to 8:00 on a Tuesday
+        input.flow.push_back(static_cast<float>(4 + k / 2));
+        input.flow.push_back(static_cast<float>(9 - (k % 3)));
+        input.time_of_day.push_back(static_cast<float>(7 * 12 + k) / 288.f);
+        input.day_of_week.push_back(1);
+    }
+    const std::vector<float> via_monitor = xmodal::load_flow_forecaster(model, 2)(input);
+    ASSERT_EQ(via_monitor.size(), 24u);
+    xmodal::ModelRunner runner(xmodal::load_model(model), xmodal::Device::open("cpu"));
+    auto run_with = [&](std::vector<std::int64_t> ids) {
+        std::vector<xmodal::HostTensor> out;
+        runner.run({{"flow", {xmodal::DataType::f32, {1, 12, 2}, input.flow.data()}},
+                    {"time_of_day", {xmodal::DataType::f32, {1, 12}, input.time_of_day.data()}},
+                    {"day_of_week", {xmodal::DataType::s64, {1, 12}, input.day_of_week.data()}},
+                    {"series_id", {xmodal::DataType::s64, {2}, ids.data()}}},
+                   out);
+        return out.at(0).to_f32();
+    };
+    const std::vector<float> unknown = run_with({-1, -1}), sensors = run_with({0, 1});
+    double differs = 0;
+    for (std::size_t i = 0; i < 24; ++i) {
+        ASSERT_TRUE(std::isfinite(via_monitor[i])) << i;
+        EXPECT_NEAR(via_monitor[i], unknown[i], 1e-4f * std::abs(unknown[i]) + 1e-4f) << i;
+        differs = std::max(differs, static_cast<double>(std::abs(sensors[i] - unknown[i])));
+    }
+    EXPECT_GT(differs, 1e-3);
 }
 
 TEST(FlowMonitor, onnx_forecaster_with_other_series_count_is_named) {
