@@ -26,7 +26,7 @@ const ValueInfo* find_value(const std::vector<ValueInfo>& values, const std::str
 void check_value(const std::string& path, const char* kind, const ValueInfo* v, const char* name, DataType dtype,
                  std::size_t rank) {
     if (v == nullptr) fail("flow forecaster ", path, ": no ", kind, " '", name, "' (expected flow, time_of_day, "
-                           "day_of_week -> forecast)");
+                           "day_of_week [, series_id] -> forecast)");
     if (v->type_known && v->dtype != dtype)
         fail("flow forecaster ", path, ": ", kind, " '", name, "' is ", dtype_name(v->dtype), ", expected ",
              dtype_name(dtype));
@@ -63,6 +63,10 @@ FlowForecaster load_flow_forecaster(const std::string& path, int series) {
     check_value(path, "input", find_value(in, "time_of_day"), "time_of_day", DataType::f32, 2);
     check_value(path, "input", find_value(in, "day_of_week"), "day_of_week", DataType::s64, 2);
     check_value(path, "output", find_value(model.graph.outputs, "forecast"), "forecast", DataType::f32, 3);
+    // Optional: a model with a per-sensor embedding reads which sensor each series is. Counting
+    // lines are no sensor it was trained on: every series is -1, the embedding's "unknown" row.
+    const ValueInfo* series_id = find_value(in, "series_id");
+    if (series_id != nullptr) check_value(path, "input", series_id, "series_id", DataType::s64, 1);
     if (flow->shape_known) {
         const Dim& steps = flow->shape[1];
         const Dim& n = flow->shape[2];
@@ -78,12 +82,20 @@ FlowForecaster load_flow_forecaster(const std::string& path, int series) {
 
     auto runner = std::make_shared<ModelRunner>(std::move(model), Device::open("cpu"));
     auto outputs = std::make_shared<std::vector<HostTensor>>();
-    return [runner, outputs, forecast_index, path](const FlowForecastInput& input) {
+    auto unknown_ids = series_id != nullptr ? std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(series), -1)
+                                            : nullptr;
+    return [runner, outputs, unknown_ids, forecast_index, path](const FlowForecastInput& input) {
         const std::int64_t n = input.series, t = flow_history_steps;
-        runner->run({{"flow", {DataType::f32, {1, t, n}, input.flow.data()}},
-                     {"time_of_day", {DataType::f32, {1, t}, input.time_of_day.data()}},
-                     {"day_of_week", {DataType::s64, {1, t}, input.day_of_week.data()}}},
-                    *outputs);
+        std::vector<std::pair<std::string, TensorView>> inputs = {
+            {"flow", {DataType::f32, {1, t, n}, input.flow.data()}},
+            {"time_of_day", {DataType::f32, {1, t}, input.time_of_day.data()}},
+            {"day_of_week", {DataType::s64, {1, t}, input.day_of_week.data()}}};
+        if (unknown_ids) {
+            if (static_cast<std::int64_t>(unknown_ids->size()) != n)
+                fail("flow forecaster ", path, ": made for ", unknown_ids->size(), " series, called with ", n);
+            inputs.push_back({"series_id", {DataType::s64, {n}, unknown_ids->data()}});
+        }
+        runner->run(inputs, *outputs);
         const HostTensor& out = (*outputs)[forecast_index];
         if (out.shape.size() != 3 || out.shape[0] != 1 || out.shape[2] != n)
             fail("flow forecaster ", path, ": output 'forecast' has shape ", shape_string(out.shape), ", expected [1,12,",

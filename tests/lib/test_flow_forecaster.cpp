@@ -1,8 +1,9 @@
 // The committed traffic-flow forecaster (models/flow_forecaster.onnx) through xmodal's runtime:
 // shapes for the 170 PEMS08 sensors and for the few lines xmflow feeds, finite outputs, the
-// per-series normalisation (scaling the counts scales the forecast), and its masked MAE on a fixed
-// subset of the STAEformer test windows pinned to the value xmodal-eval's code path gives, so a
-// runtime change that moves the numbers fails. Skips without ../shared.
+// per-series normalisation (scaling the counts scales the forecast), series_id checks, and its
+// masked MAE (with sensor ids and with every series unknown) on a fixed subset of the STAEformer
+// test windows pinned to the values xmodal-eval's code path gives, so a runtime change that moves
+// the numbers fails. Skips without ../shared.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,9 +20,12 @@ namespace {
 
 using namespace xmodal;
 
-// forecast_flow (xmodal-eval's code path, f32 CPU) on the committed model and test_subset(). On the whole
-// test set C++ and PyTorch agree: 18.488 vs 18.4883 (models/flow_forecaster.json).
-constexpr double kPinnedMae = 17.7682;
+// forecast_flow (xmodal-eval's code path, f32 CPU) on the committed model and test_subset(), with
+// the PEMS08 sensor ids and with every series unknown (-1, what xmflow passes). On the whole test
+// set C++ and PyTorch agree: 15.794 vs 15.7937, unknown 18.187 vs 18.1874
+// (models/flow_forecaster.json).
+constexpr double kPinnedMae = 15.4976;
+constexpr double kPinnedMaeUnknown = 17.7187;
 
 const std::string kModel = std::string(XMODAL_SOURCE_DIR) + "/models/flow_forecaster.onnx";
 
@@ -54,14 +58,19 @@ TEST(FlowForecaster, MaskedMaeOnTestSubsetIsPinned) {
     const FlowSeries series = load_pems08_flow();
     const std::vector<FlowWindowIndex> subset = test_subset();
     ModelRunner runner(load_model(kModel), Device::open("cpu"));
-    const std::vector<float> predicted = forecast_flow(runner, series, subset, 16);
+    const std::vector<float> predicted = forecast_flow(runner, series, subset, 16, sensor_series_ids(series.sensors));
+    const std::vector<float> predicted_unknown = forecast_flow(runner, series, subset, 16);
     const FlowWindows truth = make_windows(series, subset);
     ASSERT_EQ(predicted.size(), truth.y.size());  // [48][12][170]
+    ASSERT_EQ(predicted_unknown.size(), truth.y.size());
     expect_finite(predicted);
-    const FlowReport r = evaluate_flow(truth, predicted);
-    std::printf("[ flow forecaster ] 48 test windows: masked MAE %.4f (last value %.4f)\n", r.average.mae,
+    expect_finite(predicted_unknown);
+    const FlowReport r = evaluate_flow(truth, predicted), unknown = evaluate_flow(truth, predicted_unknown);
+    std::printf("[ flow forecaster ] 48 test windows: masked MAE %.4f, series unknown %.4f (last value %.4f)\n",
+                r.average.mae, unknown.average.mae,
                 evaluate_flow(truth, naive_forecast(NaiveForecast::last_value, series, subset)).average.mae);
     EXPECT_NEAR(r.average.mae, kPinnedMae, 1e-3);
+    EXPECT_NEAR(unknown.average.mae, kPinnedMaeUnknown, 1e-3);
 }
 
 TEST(FlowForecaster, ThreeSeriesAnyScale) {
@@ -92,6 +101,18 @@ TEST(FlowForecaster, FlatSeriesForecastsItsLevel) {
     const std::vector<float> predicted = forecast_flow(runner, flat, {{0, 12, 24}});
     ASSERT_EQ(predicted.size(), 12u);
     expect_finite(predicted);
+}
+
+TEST(FlowForecaster, RefusesSeriesIdsThatDoNotFit) {
+    const FlowSeries flat{0, 30, 2, std::vector<float>(60, 7.f)};
+    ModelRunner runner(load_model(kModel), Device::open("cpu"));
+    const std::string count = xmodal::testing::error_of([&] { forecast_flow(runner, flat, {{0, 12, 24}}, 1, {0}); });
+    EXPECT_NE(count.find("1 series ids for 2 series"), std::string::npos) << count;
+    const std::string below = xmodal::testing::error_of([&] { forecast_flow(runner, flat, {{0, 12, 24}}, 1, {0, -2}); });
+    EXPECT_NE(below.find("series id 1 is -2"), std::string::npos) << below;
+    // Past the model's table (170 sensors + unknown): the runtime's Gather names the index.
+    const std::string past = xmodal::testing::error_of([&] { forecast_flow(runner, flat, {{0, 12, 24}}, 1, {0, 500}); });
+    EXPECT_NE(past.find("index 500 is out of range"), std::string::npos) << past;
 }
 
 TEST(FlowForecaster, RefusesWindowsThatAreNotTwelveInTwelveOut) {

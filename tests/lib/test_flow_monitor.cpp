@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "support/error_of.hpp"
+#include "xmodal/device.hpp"
 #include "xmodal/flow_monitor.hpp"
+#include "xmodal/runtime.hpp"
 
 namespace {
 
@@ -248,7 +251,9 @@ TEST(FlowMonitor, missing_forecaster_file_is_named) {
 
 // A forecaster in the documented interface that predicts twice the input window: forecast =
 // flow + flow; time_of_day and day_of_week are declared but unused. flow's N is fixed to `series`.
-std::string write_doubling_forecaster(const std::string& name, int series) {
+// With a series_id input of type `id_type` (0: none), forecast = flow + flow + series_id instead, so
+// the ids the caller passes show in the output.
+std::string write_doubling_forecaster(const std::string& name, int series, int id_type = 0) {
     onnx::ModelProto m;
     m.set_ir_version(8);
     m.add_opset_import()->set_version(13);
@@ -267,7 +272,25 @@ std::string write_doubling_forecaster(const std::string& name, int series) {
     n->set_name("double");
     n->add_input("flow");
     n->add_input("flow");
-    n->add_output("forecast");
+    n->add_output(id_type != 0 ? "doubled" : "forecast");
+    if (id_type != 0) {
+        add_value(g->add_input(), "series_id", id_type, {series});
+        auto* cast = g->add_node();
+        cast->set_op_type("Cast");
+        cast->set_name("id_as_float");
+        cast->add_input("series_id");
+        cast->add_output("id_f");
+        auto* to = cast->add_attribute();
+        to->set_name("to");
+        to->set_type(onnx::AttributeProto::INT);
+        to->set_i(onnx::TensorProto::FLOAT);
+        auto* add = g->add_node();
+        add->set_op_type("Add");
+        add->set_name("plus_id");
+        add->add_input("doubled");
+        add->add_input("id_f");
+        add->add_output("forecast");
+    }
     add_value(g->add_output(), "forecast", onnx::TensorProto::FLOAT, {1, 12, series});
     const std::string path = ::testing::TempDir() + name;
     std::ofstream(path, std::ios::binary) << m.SerializeAsString();
@@ -298,6 +321,65 @@ TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
     EXPECT_EQ(reports[11].series[0].forecast, (std::vector<float>{2.f, 2.f, 2.f}));
     EXPECT_EQ(reports[11].series[1].forecast, (std::vector<float>{0.f, 0.f, 0.f}));
     std::remove(path.c_str());
+}
+
+// A model with a per-sensor embedding reads series_id; counting lines are no sensor it knows, so
+// every series gets -1 (its "unknown" row).
+TEST(FlowMonitor, onnx_forecaster_with_series_id_gets_unknown_ids) {
+    const std::string path = write_doubling_forecaster("xm_flow_ids.onnx", 2, onnx::TensorProto::INT64);
+    xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
+    FlowForecastInput input;
+    input.series = 2;
+    for (int i = 0; i < 24; ++i) input.flow.push_back(static_cast<float>(i));
+    input.time_of_day.assign(12, 0.5f);
+    input.day_of_week.assign(12, 2);
+    const std::vector<float> out = forecaster(input);
+    ASSERT_EQ(out.size(), 24u);
+    EXPECT_FLOAT_EQ(out[0], -1.f);
+    EXPECT_FLOAT_EQ(out[23], 45.f);
+    std::remove(path.c_str());
+
+    const std::string float_ids = write_doubling_forecaster("xm_flow_float_ids.onnx", 2, onnx::TensorProto::FLOAT);
+    const std::string error = error_of([&] { xmodal::load_flow_forecaster(float_ids, 2); });
+    EXPECT_NE(error.find("input 'series_id' is f32, expected s64"), std::string::npos) << error;
+    EXPECT_NE(error.find(float_ids), std::string::npos) << error;
+    std::remove(float_ids.c_str());
+}
+
+// The committed forecaster (models/flow_forecaster.onnx) through xmflow's path: it reads
+// series_id, and load_flow_forecaster passes -1 ("unknown") for the lines' series. The same input
+// run directly with ids -1 gives the same forecast; with PEMS08 sensor ids a different one, so
+// the comparison sees which ids went in.
+TEST(FlowMonitor, committed_model_gets_unknown_series_ids) {
+    const std::string model = std::string(XMODAL_SOURCE_DIR) + "/models/flow_forecaster.onnx";
+    FlowForecastInput input;
+    input.series = 2;
+    for (int k = 0; k < 12; ++k) {  // camera-sized counts, 7:00 to 8:00 on a Tuesday
+        input.flow.push_back(static_cast<float>(4 + k / 2));
+        input.flow.push_back(static_cast<float>(9 - (k % 3)));
+        input.time_of_day.push_back(static_cast<float>(7 * 12 + k) / 288.f);
+        input.day_of_week.push_back(1);
+    }
+    const std::vector<float> via_monitor = xmodal::load_flow_forecaster(model, 2)(input);
+    ASSERT_EQ(via_monitor.size(), 24u);
+    xmodal::ModelRunner runner(xmodal::load_model(model), xmodal::Device::open("cpu"));
+    auto run_with = [&](std::vector<std::int64_t> ids) {
+        std::vector<xmodal::HostTensor> out;
+        runner.run({{"flow", {xmodal::DataType::f32, {1, 12, 2}, input.flow.data()}},
+                    {"time_of_day", {xmodal::DataType::f32, {1, 12}, input.time_of_day.data()}},
+                    {"day_of_week", {xmodal::DataType::s64, {1, 12}, input.day_of_week.data()}},
+                    {"series_id", {xmodal::DataType::s64, {2}, ids.data()}}},
+                   out);
+        return out.at(0).to_f32();
+    };
+    const std::vector<float> unknown = run_with({-1, -1}), sensors = run_with({0, 1});
+    double differs = 0;
+    for (std::size_t i = 0; i < 24; ++i) {
+        ASSERT_TRUE(std::isfinite(via_monitor[i])) << i;
+        EXPECT_NEAR(via_monitor[i], unknown[i], 1e-4f * std::abs(unknown[i]) + 1e-4f) << i;
+        differs = std::max(differs, static_cast<double>(std::abs(sensors[i] - unknown[i])));
+    }
+    EXPECT_GT(differs, 1e-3);
 }
 
 TEST(FlowMonitor, onnx_forecaster_with_other_series_count_is_named) {

@@ -1,6 +1,7 @@
 // xmodal-eval: accuracy of xmodal's predictors on the staged benchmarks.
 //
-//   xmodal-eval flow [--baselines] [--model models/flow_forecaster.onnx] [--windows staeformer|dcrnn] [--split test|val]
+//   xmodal-eval flow [--baselines] [--model models/flow_forecaster.onnx [--unknown-series]] [--windows staeformer|dcrnn]
+//                    [--split test|val]
 //   xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config models/fusion.json]
 //   xmodal-eval fusion --scenes DIR [--model models/fusion.safetensors] [--train-scenes DIR | --threshold R]
 //
@@ -9,7 +10,9 @@
 // from shared/data/PEMS08/PEMS08_flow_t10700-17855.npy. Prints one JSON line per predictor: masked
 // MAE / RMSE / MAPE (%) averaged over all horizons and at 15/30/60 min (horizons 3/6/12), plus the
 // unmasked MAE / RMSE. shared/data/MANIFEST.md §2, §3, §5 define the windows and metrics. --model runs
-// the forecaster with xmodal::ModelRunner (f32, CPU) and prints its line, named after the file.
+// the forecaster with xmodal::ModelRunner (f32, CPU) and prints its line, named after the file; a model
+// with a series_id input is told which PEMS08 sensor each series is, or with --unknown-series that
+// none is known (-1, what xmflow's counting lines get).
 //
 // fusion-dataset: the training arrays of docs/FUSION.md §6 for every scene file in DIR (YAMNet from
 // the shared folder runs once per wav); prints one JSON line describing what was written.
@@ -45,7 +48,7 @@ namespace {
 
 int usage() {
     std::fprintf(stderr,
-                 "usage: xmodal-eval flow [--baselines] [--model FILE.onnx] [--windows staeformer|dcrnn] [--split test|val]\n"
+                 "usage: xmodal-eval flow [--baselines] [--model FILE.onnx [--unknown-series]] [--windows staeformer|dcrnn] [--split test|val]\n"
                  "       xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config FILE.json]\n"
                  "       xmodal-eval fusion --scenes DIR [--model FILE.safetensors] [--train-scenes DIR | --threshold R]\n");
     return 2;
@@ -69,7 +72,7 @@ nlohmann::ordered_json report_json(const std::string& name, const std::string& w
 }
 
 int flow(int argc, char** argv) {
-    bool baselines = false;
+    bool baselines = false, unknown_series = false;
     std::string windows_name = "staeformer", split = "test", model_path;
     for (int i = 0; i < argc; ++i) {
         std::string arg = argv[i];
@@ -77,11 +80,13 @@ int flow(int argc, char** argv) {
         else if (arg == "--windows" && i + 1 < argc) windows_name = argv[++i];
         else if (arg == "--split" && i + 1 < argc) split = argv[++i];
         else if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
+        else if (arg == "--unknown-series") unknown_series = true;
         else return usage();
     }
     if (windows_name != "staeformer" && windows_name != "dcrnn") xmodal::fail("--windows: expected staeformer or dcrnn, got '", windows_name, "'");
     if (split != "test" && split != "val") xmodal::fail("--split: expected test or val, got '", split, "'");
     if (!baselines && model_path.empty()) return usage();
+    if (unknown_series && model_path.empty()) xmodal::fail("--unknown-series: needs --model");
 
     const xmodal::FlowSeries series = xmodal::load_pems08_flow();
     std::vector<xmodal::FlowWindowIndex> index;
@@ -95,8 +100,10 @@ int flow(int argc, char** argv) {
     const xmodal::FlowWindows truth = xmodal::make_windows(series, index);
     if (!model_path.empty()) {
         xmodal::ModelRunner runner(xmodal::load_model(model_path), xmodal::Device::open("cpu"));
-        const xmodal::FlowReport r = xmodal::evaluate_flow(truth, xmodal::forecast_flow(runner, series, index));
-        const std::string name = model_path.substr(model_path.find_last_of('/') + 1);  // npos + 1 == 0
+        const std::vector<std::int64_t> ids = unknown_series ? std::vector<std::int64_t>{} : xmodal::sensor_series_ids(series.sensors);
+        const xmodal::FlowReport r = xmodal::evaluate_flow(truth, xmodal::forecast_flow(runner, series, index, 64, ids));
+        std::string name = model_path.substr(model_path.find_last_of('/') + 1);  // npos + 1 == 0
+        if (unknown_series && xmodal::flow_model_reads_series_id(runner)) name += " (series unknown)";
         std::printf("%s\n", report_json(name, windows_name + " " + split, truth, r).dump().c_str());
     }
     for (xmodal::NaiveForecast kind : xmodal::all_naive_forecasts) {
