@@ -68,10 +68,10 @@ void set_floats(GstStructure* s, const char* field, const std::vector<float>& va
 }
 
 // One series: line, direction, count, per-class counts and, in reports, forecast with its band.
-void set_series(GstStructure* s, const char* field, const std::vector<xmodal::FlowSeries>& series) {
+void set_series(GstStructure* s, const char* field, const std::vector<xmodal::LineSeries>& series) {
     GValue array = G_VALUE_INIT;
     gst_value_array_init(&array, static_cast<guint>(series.size()));
-    for (const xmodal::FlowSeries& f : series) {
+    for (const xmodal::LineSeries& f : series) {
         GstStructure* item = gst_structure_new("series", "line", G_TYPE_STRING, f.line_name.c_str(), "direction",
                                                G_TYPE_STRING, f.direction > 0 ? "positive" : "negative", "count",
                                                G_TYPE_INT64, static_cast<gint64>(f.count), nullptr);

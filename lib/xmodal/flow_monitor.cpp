@@ -45,7 +45,7 @@ std::pair<float, std::int64_t> calendar(std::int64_t unix_ns) {
     return {static_cast<float>(day_seconds / 86400.0), (local.tm_wday + 6) % 7};
 }
 
-void poisson_band(FlowSeries& s, float value, double variance, int horizon) {
+void poisson_band(LineSeries& s, float value, double variance, int horizon) {
     const double sd = std::sqrt(std::max(static_cast<double>(value), variance));
     s.forecast.assign(static_cast<std::size_t>(horizon), value);
     s.lower.assign(s.forecast.size(), static_cast<float>(std::max(0.0, value - band_z * sd)));
@@ -127,11 +127,11 @@ void FlowMonitor::reset() {
     for (auto& e : errors_) e.clear();
 }
 
-std::vector<FlowSeries> FlowMonitor::series_counts(const std::vector<LineCount>& counts) const {
-    std::vector<FlowSeries> series;
+std::vector<LineSeries> FlowMonitor::series_counts(const std::vector<LineCount>& counts) const {
+    std::vector<LineSeries> series;
     for (std::size_t line = 0; line < lines().size(); ++line) {
         for (const int direction : {+1, -1}) {
-            FlowSeries s;
+            LineSeries s;
             s.line = line;
             s.line_name = lines()[line].name;
             s.direction = direction;
@@ -179,7 +179,7 @@ void FlowMonitor::forecast(IntervalReport& report, double partial_scale) {
         report.forecaster = "model";
         pending_one_step_.assign(n, 0.f);
         for (std::size_t i = 0; i < n; ++i) {
-            FlowSeries& s = report.series[i];
+            LineSeries& s = report.series[i];
             double mse = 0;
             for (const float e : errors_[i]) mse += static_cast<double>(e) * e;
             if (!errors_[i].empty()) mse /= static_cast<double>(errors_[i].size());
@@ -200,7 +200,7 @@ void FlowMonitor::forecast(IntervalReport& report, double partial_scale) {
     pending_one_step_.clear();  // the baseline's errors say nothing about the model's
     if (history_.empty()) {
         report.forecaster = "baseline:partial-rate";
-        for (FlowSeries& s : report.series)
+        for (LineSeries& s : report.series)
             poisson_band(s, static_cast<float>(static_cast<double>(s.count) * partial_scale), 0.0, horizon);
         return;
     }

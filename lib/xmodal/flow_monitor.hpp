@@ -80,7 +80,9 @@ struct FlowClassCount {
     std::int64_t count = 0;
 };
 
-struct FlowSeries {
+// One counting line in one direction over an interval (not traffic_data.hpp's FlowSeries: two
+// definitions of one name in one library break the ODR).
+struct LineSeries {
     std::size_t line = 0;
     std::string line_name;
     int direction = 0;  // +1 positive, -1 negative (docs/COUNTING.md)
@@ -96,7 +98,7 @@ struct IntervalReport {
     std::int64_t frames = 0;                // frames that fell into the interval
     std::string forecaster;                 // "model", "baseline:history-mean", "baseline:partial-rate"
     int history = 0;                        // complete intervals of history the forecast read
-    std::vector<FlowSeries> series;         // line 0 positive, line 0 negative, line 1 ...
+    std::vector<LineSeries> series;         // line 0 positive, line 0 negative, line 1 ...
 };
 
 class FlowMonitor {
@@ -130,7 +132,7 @@ private:
         std::vector<float> counts;  // per series
     };
     IntervalReport close_interval(bool partial, std::int64_t end_ns);
-    std::vector<FlowSeries> series_counts(const std::vector<LineCount>& counts) const;
+    std::vector<LineSeries> series_counts(const std::vector<LineCount>& counts) const;
     void forecast(IntervalReport& report, double partial_scale);
 
     LineCounter counter_;

@@ -216,12 +216,12 @@ TEST(FlowMonitor, cold_start_switches_to_the_forecaster_after_12_intervals) {
     EXPECT_FLOAT_EQ(seen[0].time_of_day[3], 3.f / 86400.f);
     EXPECT_EQ(seen[0].day_of_week, std::vector<std::int64_t>(12, 3));
     // First model forecast: no errors known yet -> Poisson band.
-    const xmodal::FlowSeries& first = reports[11].series[0];
+    const xmodal::LineSeries& first = reports[11].series[0];
     EXPECT_EQ(first.forecast, (std::vector<float>{5.f, 6.f}));
     EXPECT_FLOAT_EQ(first.upper[0], static_cast<float>(5 + 1.96 * std::sqrt(5.0)));
     EXPECT_FLOAT_EQ(reports[11].series[1].forecast[0], 0.f);
     // Next: the interval came out 0 against a forecast of 5 -> mse 25, sd_h = sqrt(h * 25).
-    const xmodal::FlowSeries& second = reports[12].series[0];
+    const xmodal::LineSeries& second = reports[12].series[0];
     EXPECT_FLOAT_EQ(second.upper[0], static_cast<float>(5 + 1.96 * 5.0));
     EXPECT_FLOAT_EQ(second.upper[1], static_cast<float>(6 + 1.96 * std::sqrt(50.0)));
     EXPECT_FLOAT_EQ(second.lower[1], 0.f);
