@@ -255,7 +255,14 @@ static GstFlowReturn gst_xm_flow_transform_ip(GstBaseTransform* trans, GstBuffer
                           ("intervals are measured in running time; put a timestamping source upstream"));
         return GST_FLOW_ERROR;
     }
-    self->last_end = running_time + (GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : 0);
+    // The end of the frame, for the partial interval at EOS. Live sources often stamp a time but no
+    // duration (appsrc do-timestamp, many cameras): then one frame period of the caps' frame rate.
+    GstClockTime duration = GST_BUFFER_DURATION(buffer);
+    if (!GST_CLOCK_TIME_IS_VALID(duration))
+        duration = GST_VIDEO_INFO_FPS_N(&self->info) > 0
+                       ? gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&self->info), GST_VIDEO_INFO_FPS_N(&self->info))
+                       : 0;
+    self->last_end = running_time + duration;
 
     const int width = GST_VIDEO_INFO_WIDTH(&self->info), height = GST_VIDEO_INFO_HEIGHT(&self->info);
     std::vector<xmodal::TrackedPoint> points;

@@ -15,6 +15,8 @@ namespace {
 constexpr double position_noise = 1.0 / 20.0;
 constexpr double velocity_noise = 1.0 / 160.0;
 constexpr double min_box_size = 1.0;  // pixels; keeps predicted boxes from collapsing
+// Stage 3: a track moving at least this many box diagonals per frame counts as moving.
+constexpr double moving_speed = 0.05;
 
 TrackBox box_of(const Detection& d) { return {d.x1, d.y1, d.x2, d.y2}; }
 
@@ -98,7 +100,7 @@ void MultiObjectTracker::predict_all() {
     }
 }
 
-void MultiObjectTracker::correct(Slot& slot, const Detection& d) {
+void MultiObjectTracker::correct(Slot& slot, const Detection& d, bool jumped) {
     const double measured[4] = {(d.x1 + d.x2) / 2.0, (d.y1 + d.y2) / 2.0, std::max<double>(d.x2 - d.x1, min_box_size),
                                  std::max<double>(d.y2 - d.y1, min_box_size)};
     const double w = slot.axes[2].position, h = slot.axes[3].position;
@@ -106,6 +108,23 @@ void MultiObjectTracker::correct(Slot& slot, const Detection& d) {
     for (int a = 0; a < 4; ++a) {
         Axis& axis = slot.axes[a];
         const double r = position_noise * ((a % 2 == 0) ? w : h);
+        if (jumped && a < 2) {
+            // Two-point re-initialisation of the centre: the filter's velocity prior (a sixteenth of
+            // the box per frame, growing by a 160th per frame) lets it learn a speed of a box per
+            // frame (time-lapse footage, low frame rates) only over many frames, and meanwhile its
+            // lagging prediction sits on the vehicle following this one. The jump itself is the
+            // estimate: from the last corrected position to this detection over the frames between,
+            // with the variances of a difference of two measurements.
+            const double k = std::max(slot.track.frames_since_update, 1);
+            const double last = axis.position - axis.velocity * k;
+            axis.velocity = (measured[a] - last) / k;
+            axis.position = measured[a];
+            axis.var_position = r * r;
+            axis.cov = r * r / k;
+            axis.var_velocity = 2 * r * r / (k * k);
+            centre_size[a] = axis.position;
+            continue;
+        }
         const double innovation_var = axis.var_position + r * r;
         const double gain_position = axis.var_position / innovation_var, gain_velocity = axis.cov / innovation_var;
         const double innovation = measured[a] - axis.position;
@@ -185,8 +204,21 @@ std::vector<std::pair<int, int>> MultiObjectTracker::match_by_distance(std::span
             const double size_ratio = std::sqrt(std::max(dw * dh, 1.0) / std::max(tw * th, 1.0));
             if (size_ratio > 2.0 || size_ratio < 0.5) continue;
             const double dx = (d.x1 + d.x2 - t.box.x1 - t.box.x2) / 2, dy = (d.y1 + d.y2 - t.box.y1 - t.box.y2) / 2;
-            const double distance = std::sqrt(dx * dx + dy * dy) / std::max(std::sqrt(tw * tw + th * th), 1.0);
-            if (distance <= gate) cost[r * cols + c] = distance;
+            const double diagonal = std::max(std::sqrt(tw * tw + th * th), 1.0);
+            const double distance = std::sqrt(dx * dx + dy * dy) / diagonal;
+            if (distance > gate) continue;
+            // A moving track is not continued backwards: measured along its velocity from where it
+            // was last seen (the prediction minus the frames of velocity since), the detection must
+            // not lie behind. The vehicle following one the detector missed would.
+            const Axis* axes = slots_[static_cast<std::size_t>(track_indices[c])].axes;
+            const double vx = axes[0].velocity, vy = axes[1].velocity, speed = std::hypot(vx, vy);
+            if (speed >= moving_speed * diagonal) {
+                const double k = t.frames_since_update;
+                const double along = ((d.x1 + d.x2) / 2 - (axes[0].position - vx * k)) * vx +
+                                     ((d.y1 + d.y2) / 2 - (axes[1].position - vy * k)) * vy;
+                if (along < 0) continue;
+            }
+            cost[r * cols + c] = distance;
         }
     }
     const std::vector<int> col_of_row = solve_assignment(cost, rows, cols);
@@ -239,10 +271,10 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
             low.push_back(static_cast<int>(i));
     }
     std::vector<char> track_matched(slots_.size(), 0), det_matched(detections.size(), 0);
-    auto apply = [&](const std::vector<std::pair<int, int>>& pairs) {
+    auto apply = [&](const std::vector<std::pair<int, int>>& pairs, bool jumped) {
         for (auto [d, t] : pairs) {
             Slot& slot = slots_[static_cast<std::size_t>(t)];
-            correct(slot, detections[static_cast<std::size_t>(d)]);
+            correct(slot, detections[static_cast<std::size_t>(d)], jumped);
             result.detections[static_cast<std::size_t>(d)] = {slot.track.id, slot.track.state};
             track_matched[static_cast<std::size_t>(t)] = 1;
             det_matched[static_cast<std::size_t>(d)] = 1;
@@ -252,7 +284,7 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
     // Stage 1: high-score detections against every live track.
     std::vector<int> all_tracks(slots_.size());
     for (std::size_t t = 0; t < slots_.size(); ++t) all_tracks[t] = static_cast<int>(t);
-    apply(match(detections, high, all_tracks));
+    apply(match(detections, high, all_tracks), false);
 
     // Stage 2: low-score detections against the followed tracks stage 1 left. Lost and tentative
     // tracks are not offered: a low score is weak evidence, enough to continue a track that was
@@ -262,7 +294,7 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
     for (std::size_t t = 0; t < slots_.size(); ++t)
         if (!track_matched[t] && slots_[t].track.state == TrackState::confirmed)
             followed_left.push_back(static_cast<int>(t));
-    apply(match(detections, low, followed_left));
+    apply(match(detections, low, followed_left), false);
 
     // Stage 3: objects that jumped farther than their size since the last update (no IoU with
     // their prediction) continue the nearest unmatched track of similar size.
@@ -273,19 +305,26 @@ TrackerUpdate MultiObjectTracker::update(std::span<const Detection> detections) 
         // Only tracks that may be moving fast: new ones (no velocity yet) and those already moving
         // a twentieth of their diagonal per frame. A still object (a parked car hidden by traffic)
         // is never offered, or the first passing car near it would take over its id.
+        // Lost tracks only while recently seen: after a few missed updates the prediction is an
+        // extrapolation (a pedestrian lost for a second would be "re-found" as a passing car).
         for (std::size_t t = 0; t < slots_.size(); ++t) {
-            if (track_matched[t]) continue;
+            if (track_matched[t] || slots_[t].missed_updates > distance_max_missed) continue;
             const Slot& slot = slots_[t];
             const double speed = std::hypot(slot.axes[0].velocity, slot.axes[1].velocity);
             const double diagonal = std::hypot(slot.axes[2].position, slot.axes[3].position);
-            if (slot.track.state == TrackState::tentative || speed >= 0.05 * diagonal) tracks_left.push_back(static_cast<int>(t));
+            if (slot.track.state == TrackState::tentative || speed >= moving_speed * diagonal)
+                tracks_left.push_back(static_cast<int>(t));
         }
-        apply(match_by_distance(detections, high_left, tracks_left));
+        apply(match_by_distance(detections, high_left, tracks_left), true);
     }
 
     // Misses: a tentative track dies at once (a flash of false positives), a followed one is lost.
     for (std::size_t t = 0; t < slots_.size(); ++t) {
-        if (track_matched[t]) continue;
+        if (track_matched[t]) {
+            slots_[t].missed_updates = 0;
+            continue;
+        }
+        ++slots_[t].missed_updates;
         Track& track = slots_[t].track;
         track.hits = 0;
         if (track.state == TrackState::tentative)

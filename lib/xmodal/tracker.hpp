@@ -6,6 +6,8 @@
 //    over, so a box the detector is unsure about (occlusion, blur) still continues its track;
 //  - each stage is an optimal assignment on 1 - IoU; a pair needs IoU >= iou_threshold and, with
 //    class_aware, the same label_id;
+//  - stage 3 (distance_threshold) continues tracks of objects that jumped farther than their size
+//    by centre distance, and takes the jump as the track's velocity (see TrackerOptions);
 //  - an unmatched high detection scoring >= new_track_threshold starts a tentative track; it is
 //    confirmed after min_hits consecutive matched frames and dropped at its first miss before that;
 //  - a confirmed track that misses becomes lost; it is still predicted and can be re-found by a
@@ -49,7 +51,12 @@ struct TrackerOptions {
     // still continue an unmatched track whose predicted centre is within this many box diagonals,
     // if their sizes (square roots of the areas) agree within 2x and the track is new (tentative)
     // or moving at least a twentieth of its diagonal per frame (not a still object hidden by
-    // traffic, whose id a passing car would take). 0 disables the stage.
+    // traffic, whose id a passing car would take), was matched on one of the last
+    // distance_max_missed + 1 updates (a prediction extrapolated longer is no basis for a jump)
+    // and, if moving, the detection is not behind where the track was last seen along its motion
+    // (objects that jump their size per frame do not reverse between frames; the vehicle
+    // following a missed one would). A match here re-estimates the track's velocity from the jump.
+    // 0 disables the stage.
     float distance_threshold = 1.0f;
 };
 
@@ -59,6 +66,9 @@ void validate_tracker_options(const TrackerOptions& options);
 struct TrackBox {
     float x1 = 0.f, y1 = 0.f, x2 = 0.f, y2 = 0.f;  // pixels
 };
+
+// Stage 3 offers a lost track only while it has missed at most this many detector updates.
+inline constexpr int distance_max_missed = 2;
 
 struct Track {
     int id = 0;
@@ -119,10 +129,13 @@ private:
         Track track;
         Axis axes[4];  // centre x, centre y, width, height
         std::vector<LabelCount> labels;
+        int missed_updates = 0;  // detector updates since the latest match (frames_since_update counts predictions too)
     };
 
     void predict_all();
-    void correct(Slot& slot, const Detection& detection);
+    // jumped: the detection was matched by distance (stage 3), i.e. the object moved farther than
+    // the filter's velocity predicted; its centre velocity is then re-estimated from the jump.
+    void correct(Slot& slot, const Detection& detection, bool jumped);
     void start_track(const Detection& detection);
     void erase_expired();
     // Optimal IoU matching of detections[det_indices] to slots_[track_indices]; returns pairs

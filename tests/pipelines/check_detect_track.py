@@ -73,7 +73,7 @@ movers = [i for i, s in spans.items() if labels[i] == "car" and 10 <= s[-1] - s[
 check(len(people) >= 5, f"people are tracked: {len(people)} person ids seen on >= 10 frames")
 check(len(movers) >= 5, f"moving cars are tracked: {len(movers)} car ids seen over 10..600 frames")
 flows = [f.get("xmodal-flow") for f in frames]
-check(all(fl is not None and fl["lines"] == "street:0.64,0.4,0.35,0.4" and len(fl["running"]["counts"]) == 2
+check(all(fl is not None and fl["lines"] == "street:0.76,0.47,0.4,0.47" and len(fl["running"]["counts"]) == 2
           for fl in flows), "every frame carries xmflow's running counts for the street line (both directions)")
 reports = [r for fl in flows if fl is not None for r in fl.get("reports", [])]
 check([(r["start"], r["end"]) for r in reports] == [(k * 5_000_000_000, (k + 1) * 5_000_000_000) for k in range(4)],

@@ -1,7 +1,7 @@
 // xmflow in a GstHarness: properties and their errors at state change, counts of synthetic tracked
 // ROIs crossing a line (only matched tracked objects, class filter), intervals closing on running
-// time for non-live timestamps and a live-style jump, the EOS partial report, the cold-start
-// baseline named in the meta and the messages.
+// time for non-live timestamps, a live-style jump and a live source on a GstTestClock, the EOS
+// partial report, the cold-start baseline named in the meta and the messages.
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -274,6 +274,113 @@ TEST(XmFlow, live_style_gap_closes_skipped_intervals) {
     std::vector<GstStructure*> messages = t.messages();
     EXPECT_EQ(messages.size(), 3u);
     free_all(messages);
+}
+
+// A live source stamping frames with the running time of a live clock: appsrc is-live with
+// do-timestamp on a GstTestClock, the clock already at 100 s when it starts (a source joining a
+// running pipeline). Frames are pushed at chosen clock times, so the intervals must follow the
+// clock: the first starts at the first frame (100.2 s), a frame at 101.2 s closes it, a camera
+// stall until 103.9 s closes the two intervals nothing arrived in as empty, and EOS reports the
+// open interval as partial, ending with the last frame.
+TEST(XmFlow, live_source_intervals_follow_the_running_time_of_its_clock) {
+    GstHarness* h = gst_harness_new_parse("xmflow lines=\"mid:0.1,0.5,0.9,0.5\" interval=1 horizon=1");
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    gst_harness_set_live(h, TRUE);
+    gst_harness_add_src_parse(
+        h,
+        "appsrc name=camera is-live=true do-timestamp=true format=time "
+        "caps=video/x-raw,format=GRAY8,width=64,height=48,framerate=10/1",
+        FALSE);
+    GstHarness* src = h->src_harness;
+    GstElement* camera = gst_bin_get_by_name(GST_BIN(src->element), "camera");  // parse wraps it in a bin
+    ASSERT_NE(camera, nullptr);
+    GstTestClock* clock = gst_harness_get_testclock(src);
+    ASSERT_NE(clock, nullptr);
+    gst_test_clock_set_time(clock, 100 * GST_SECOND);
+    gst_harness_play(src);
+
+    // Pushes a frame from the live source at clock time `t_ms` (ms) with the objects; returns the
+    // frame's flow structure and its timestamp.
+    auto frame_at = [&](int t_ms, const std::vector<Object>& objects, GstClockTime* pts = nullptr) {
+        gst_test_clock_set_time(clock, 100 * GST_SECOND + static_cast<GstClockTime>(t_ms) * GST_MSECOND);
+        GstFlowReturn ret = GST_FLOW_ERROR;
+        GstBuffer* frame = gst_buffer_new_allocate(nullptr, width * height, nullptr);
+        g_signal_emit_by_name(camera, "push-buffer", frame, &ret);  // the signal takes its own reference
+        gst_buffer_unref(frame);
+        EXPECT_EQ(ret, GST_FLOW_OK);
+        GstBuffer* buffer = gst_buffer_make_writable(gst_harness_pull(src));
+        if (pts != nullptr) *pts = GST_BUFFER_PTS(buffer);
+        for (const Object& o : objects) {
+            GstVideoRegionOfInterestMeta* roi =
+                xg::add_object(buffer, width, height, o.label, 2, 0.9, 0.4 * width, (o.y - 0.2) * height, 0.6 * width, o.y * height);
+            xg::set_tracking(roi, o.track_id, o.state);
+        }
+        EXPECT_EQ(gst_harness_push(h, buffer), GST_FLOW_OK);
+        GstBuffer* out = gst_harness_pull(h);
+        const GstStructure* s = out != nullptr ? xg::flow_structure(out) : nullptr;
+        GstStructure* copy = s != nullptr ? gst_structure_copy(s) : nullptr;
+        if (out != nullptr) gst_buffer_unref(out);
+        return copy;
+    };
+
+    GstClockTime first_pts = 0;
+    gst_structure_free(frame_at(200, {{1, 0.8}}, &first_pts));
+    EXPECT_EQ(first_pts, 100 * GST_SECOND + 200 * GST_MSECOND);  // stamped from the live clock
+    gst_structure_free(frame_at(300, {{1, 0.2}}));  // car 1 crosses up
+    GstStructure* before = frame_at(1100, {});
+    EXPECT_EQ(gst_structure_get_value(before, "reports"), nullptr);  // 1.1 s: the interval is still open
+    gst_structure_free(before);
+    GstStructure* closing = frame_at(1200, {});
+    const GstStructure* first = nth_structure(closing, "reports", 0);
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(uint64_of(first, "start"), 100 * GST_SECOND + 200 * GST_MSECOND);
+    EXPECT_EQ(uint64_of(first, "end"), 101 * GST_SECOND + 200 * GST_MSECOND);
+    EXPECT_EQ(count_of(first, "series", 0), 1);
+    EXPECT_FALSE(partial_of(first));
+    gst_structure_free(closing);
+
+    // The camera stalls: the next frame comes at 103.9 s and closes [101.2, 102.2) and
+    // [102.2, 103.2), nothing in them, before opening [103.2, 104.2).
+    GstStructure* after_stall = frame_at(3900, {{2, 0.2}});
+    const GValue* reports = gst_structure_get_value(after_stall, "reports");
+    ASSERT_NE(reports, nullptr);
+    ASSERT_EQ(gst_value_array_get_size(reports), 2u);
+    for (guint i = 0; i < 2; ++i) {
+        const GstStructure* empty = nth_structure(after_stall, "reports", i);
+        gint64 frames = -1;
+        gst_structure_get_int64(empty, "frames", &frames);
+        EXPECT_EQ(frames, i == 0 ? 1 : 0) << i;  // the 1.2 s frame opened the first of them
+        EXPECT_EQ(uint64_of(empty, "start"), (101 + i) * GST_SECOND + 200 * GST_MSECOND) << i;
+        EXPECT_EQ(count_of(empty, "series", 0) + count_of(empty, "series", 1), 0) << i;
+    }
+    EXPECT_EQ(uint64_of(sub(after_stall, "running"), "start"), 103 * GST_SECOND + 200 * GST_MSECOND);
+    gst_structure_free(after_stall);
+    gst_structure_free(frame_at(4000, {{2, 0.8}}));  // car 2 crosses down
+
+    std::vector<GstStructure*> messages;
+    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+        messages.push_back(gst_structure_copy(gst_message_get_structure(m)));
+        gst_message_unref(m);
+    }
+    EXPECT_EQ(messages.size(), 3u);  // one per closed interval
+    free_all(messages);
+    // EOS: the open interval is reported as partial, ending with the last frame: its time plus a
+    // frame period of the caps (do-timestamp gives live buffers no duration).
+    EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT);
+    ASSERT_NE(m, nullptr);
+    const GstStructure* partial = gst_message_get_structure(m);
+    EXPECT_TRUE(partial_of(partial));
+    EXPECT_EQ(uint64_of(partial, "start"), 103 * GST_SECOND + 200 * GST_MSECOND);
+    EXPECT_EQ(uint64_of(partial, "end"), 104 * GST_SECOND + 100 * GST_MSECOND);
+    EXPECT_EQ(count_of(partial, "series", 1), 1);
+    gst_message_unref(m);
+
+    gst_object_unref(camera);
+    gst_object_unref(clock);
+    gst_harness_teardown(h);
+    gst_object_unref(bus);
 }
 
 TEST(XmFlow, class_filter_counts_only_the_listed_labels) {
