@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_support.hpp"
 #include "support/fusion_reference.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/fusion.hpp"
@@ -27,19 +28,7 @@
 namespace {
 
 using namespace xmodal;
-using clock_type = std::chrono::steady_clock;
 
-double median_ms(int reps, const std::function<void()>& run) {
-    run();  // warm-up: primitives, buffers
-    std::vector<double> ms;
-    for (int i = 0; i < reps; ++i) {
-        auto t0 = clock_type::now();
-        run();
-        ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-    }
-    std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
-    return ms[ms.size() / 2];
-}
 
 // `count` windows whose centres are evenly spread over (t − W, t].
 std::vector<AudioToken> synthetic_windows(const FusionConfig& c, double t, std::int64_t count, std::mt19937& rng) {
@@ -85,55 +74,6 @@ std::vector<TimedTrack> synthetic_tracks(const FusionConfig& c, double t, std::i
 
 }  // namespace
 
-struct PipelineRun {
-    double wall_s = 0, media_s = 0;
-    guint64 frames = 0;
-};
-
-// Runs a gst-launch description to EOS (sync=false sinks): wall time from PLAYING to EOS, and the
-// media time as the end of the last buffer at the sink named "out".
-PipelineRun run_to_eos(const std::string& description) {
-    GError* error = nullptr;
-    GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
-    if (pipeline == nullptr || error != nullptr) {
-        const std::string message = error ? error->message : "unknown";
-        if (error) g_error_free(error);
-        if (pipeline) gst_object_unref(pipeline);
-        fail("xmodal-bench fuse: cannot build '", description, "': ", message);
-    }
-    PipelineRun run;
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-    g_object_set(sink, "signal-handoffs", TRUE, nullptr);
-    g_signal_connect(sink, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer* b, GstPad*, gpointer data) {
-                         auto* r = static_cast<PipelineRun*>(data);
-                         ++r->frames;
-                         if (GST_BUFFER_PTS_IS_VALID(b))
-                             r->media_s = std::max(r->media_s, static_cast<double>(GST_BUFFER_PTS(b) +
-                                                                                   (GST_BUFFER_DURATION_IS_VALID(b) ? GST_BUFFER_DURATION(b) : 0)) / 1e9);
-                     }),
-                     &run);
-    const auto start = clock_type::now();
-    gst_element_set_state(pipeline, GST_STATE_PLAYING);
-    GstBus* bus = gst_element_get_bus(pipeline);
-    GstMessage* message = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
-                                                     static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    run.wall_s = std::chrono::duration<double>(clock_type::now() - start).count();
-    std::string failure;
-    if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
-        GError* e = nullptr;
-        gst_message_parse_error(message, &e, nullptr);
-        failure = e->message;
-        g_error_free(e);
-    }
-    gst_message_unref(message);
-    gst_object_unref(bus);
-    gst_element_set_state(pipeline, GST_STATE_NULL);
-    gst_object_unref(sink);
-    gst_object_unref(pipeline);
-    if (!failure.empty()) fail("xmodal-bench fuse: ", failure, " in '", description, "'");
-    return run;
-}
-
 void pipeline_rtf(const std::string& clip, const std::string& model_path, int reps) {
     gst_init(nullptr, nullptr);
     GstElementFactory* factory = gst_element_factory_find("xmfuse");
@@ -147,11 +87,11 @@ void pipeline_rtf(const std::string& clip, const std::string& model_path, int re
     const std::string video_only = "uridecodebin uri=" + uri + " caps=video/x-raw(ANY) expose-all-streams=false name=d " +
                                    video + " ! fakesink name=out sync=false";
     std::vector<double> av_wall, video_wall;
-    PipelineRun last;
+    xmodal::bench::PipelineRun last;
     for (int r = 0; r < reps; ++r) {  // interleaved, so both see the same machine load
-        last = run_to_eos(av);
+        last = xmodal::bench::run_to_eos(av, "xmodal-bench fuse");
         av_wall.push_back(last.wall_s);
-        video_wall.push_back(run_to_eos(video_only).wall_s);
+        video_wall.push_back(xmodal::bench::run_to_eos(video_only, "xmodal-bench fuse").wall_s);
     }
     auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());
@@ -160,12 +100,12 @@ void pipeline_rtf(const std::string& clip, const std::string& model_path, int re
     const double av_s = median(av_wall), video_s = median(video_wall);
     nlohmann::ordered_json j = {{"op", "av_pipeline"},
                                 {"clip", clip},
-                                {"frames", last.frames},
-                                {"media_s", last.media_s},
+                                {"frames", last.buffers},
+                                {"media_s", last.media_end_s},
                                 {"wall_s", av_s},
-                                {"real_time_factor", av_s / last.media_s},
+                                {"real_time_factor", av_s / last.media_end_s},
                                 {"video_only_wall_s", video_s},
-                                {"video_only_real_time_factor", video_s / last.media_s},
+                                {"video_only_real_time_factor", video_s / last.media_end_s},
                                 {"audio_and_fusion_share", (av_s - video_s) / av_s},
                                 {"reps", reps},
                                 {"threads", omp_get_max_threads()}};
@@ -206,12 +146,12 @@ int fuse_command(int argc, char** argv) {
             const auto windows = synthetic_windows(config, t, audio_tokens, rng);
             const auto tracks = synthetic_tracks(config, t, objects, rng);
             FusionInputs inputs;
-            const double tokens_ms = median_ms(reps, [&] { build_fusion_inputs(config, windows, tracks, t, inputs); });
+            const double tokens_ms = xmodal::bench::median_ms(reps, [&] { build_fusion_inputs(config, windows, tracks, t, inputs); });
             if (inputs.audio_tokens != audio_tokens || inputs.objects != objects)
                 fail("xmodal-bench fuse: built ", inputs.audio_tokens, " audio tokens and ", inputs.objects, " objects, expected ",
                      audio_tokens, " and ", objects);
-            const double ms = median_ms(reps, [&] { model.run(inputs); });
-            const double reference_ms = median_ms(std::max(3, reps / 20), [&] { testing::reference_fusion(config, weights, inputs); });
+            const double ms = xmodal::bench::median_ms(reps, [&] { model.run(inputs); });
+            const double reference_ms = xmodal::bench::median_ms(std::max(3, reps / 20), [&] { testing::reference_fusion(config, weights, inputs); });
             // The two must agree, or the timing compares different computations.
             const auto want = testing::reference_fusion(config, weights, inputs);
             const auto& got = model.run(inputs);

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_support.hpp"
+
 #include "xmodal/device.hpp"
 #include "xmodal/error.hpp"
 #include "xmodal/runtime.hpp"
@@ -27,52 +29,6 @@ namespace {
 
 using namespace xmodal;
 using Clock = std::chrono::steady_clock;
-
-struct RunResult {
-    double seconds = 0;  // from the first frame at the sink to the last: steady state, no start-up
-    guint64 frames = 0;
-    Clock::time_point first, last;
-};
-
-// Runs a gst-launch description to EOS; counts buffers reaching the sink named "out".
-RunResult run_pipeline(const std::string& description) {
-    GError* error = nullptr;
-    GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
-    if (pipeline == nullptr || error != nullptr) {
-        std::string message = error ? error->message : "unknown";
-        if (error) g_error_free(error);
-        if (pipeline) gst_object_unref(pipeline);
-        fail("xmodal-bench pipeline: cannot build '", description, "': ", message);
-    }
-    RunResult result;
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-    g_object_set(sink, "signal-handoffs", TRUE, nullptr);
-    g_signal_connect(sink, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer*, GstPad*, gpointer data) {
-                         auto* r = static_cast<RunResult*>(data);
-                         r->last = Clock::now();
-                         if (r->frames++ == 0) r->first = r->last;
-                     }),
-                     &result);
-    gst_element_set_state(pipeline, GST_STATE_PLAYING);
-    GstBus* bus = gst_element_get_bus(pipeline);
-    GstMessage* message = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
-                                                     static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    result.seconds = std::chrono::duration<double>(result.last - result.first).count();
-    std::string failure;
-    if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
-        GError* e = nullptr;
-        gst_message_parse_error(message, &e, nullptr);
-        failure = e->message;
-        g_error_free(e);
-    }
-    gst_message_unref(message);
-    gst_object_unref(bus);
-    gst_element_set_state(pipeline, GST_STATE_NULL);
-    gst_object_unref(sink);
-    gst_object_unref(pipeline);
-    if (!failure.empty()) fail("xmodal-bench pipeline: ", failure, " in '", description, "'");
-    return result;
-}
 
 std::string make_1080p_clip(const std::string& folder) {
     const std::string photo = shared_file("media/street_intersection_1080p.jpg");
@@ -159,11 +115,11 @@ int pipeline_command(int argc, char** argv) {
                         "filesrc location=" + clip.path + " ! decodebin ! xmdetect model-info=" + model_info +
                         " precision=" + precision + " inference-interval=" + std::to_string(interval) +
                         " ! xmtrack ! xmoverlay ! xmmetaconvert ! application/x-json ! fakesink name=out sync=false";
-                    const RunResult run = run_pipeline(description);
-                    frames = run.frames;
+                    const xmodal::bench::PipelineRun run = xmodal::bench::run_to_eos(description, "xmodal-bench pipeline");
+                    frames = run.buffers;
                     // Frames after the first over the time since the first: start-up (model load,
                     // plan build, preroll) is not part of the rate.
-                    fps.push_back(static_cast<double>(run.frames - 1) / run.seconds);
+                    fps.push_back(static_cast<double>(run.buffers - 1) / run.steady_s);
                 }
                 const double pipeline_rate = median(fps);
                 nlohmann::json j = {{"bench", "pipeline"},

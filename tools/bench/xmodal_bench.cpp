@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include "bench_support.hpp"
 #include "support/reference.hpp"
 #include "xmodal/attention.hpp"
 #include "xmodal/cross_attention.hpp"
@@ -33,17 +34,6 @@ namespace {
 using namespace xmodal;
 using clock_type = std::chrono::steady_clock;
 
-double median_ms(int reps, const std::function<void()>& run) {
-    run();  // warm-up: primitive creation, first-touch of buffers
-    std::vector<double> ms;
-    for (int i = 0; i < reps; ++i) {
-        auto t0 = clock_type::now();
-        run();
-        ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-    }
-    std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
-    return ms[ms.size() / 2];
-}
 
 void emit(nlohmann::json j) {
     j["threads"] = omp_get_max_threads();
@@ -134,7 +124,7 @@ void bench_sdpa(const std::shared_ptr<Device>& device, DataType dt, SdpaShape s,
         auto qv = q.to_f32(), kv = k.to_f32(), vv = v.to_f32();
         testing::AttentionShape as{s.B, s.H, s.L, s.L, s.D, s.D};
         double scale = 1.0 / std::sqrt(static_cast<double>(s.D));
-        double ms = median_ms(std::min(reps, 3), [&] { testing::reference_attention(as, qv, kv, vv, {}, false, scale); });
+        double ms = xmodal::bench::median_ms(std::min(reps, 3), [&] { testing::reference_attention(as, qv, kv, vv, {}, false, scale); });
         emit({{"op", "attention"}, {"impl", "naive-cpp"}, {"dtype", "f64"}, {"shape", shape}, {"ms", ms},
               {"gflops", flop / (ms * 1e6)}});
     }
@@ -149,12 +139,12 @@ void bench_cross(const std::shared_ptr<Device>& device, DataType dt, int reps, P
     const double D = static_cast<double>(cfg.model_dim);
     const double flop = 2.0 * Lq * cfg.query_dim * D + 4.0 * Lkv * cfg.kv_dim * D + 4.0 * Lq * Lkv * D + 2.0 * Lq * D * D;
     const std::string shape = "Lq=32,Lkv=64,Da=Db=D=256,H=8,with projections";
-    double ms = median_ms(reps * 20, [&] { block.forward(a, b); });
-    double peak_ms = median_ms(reps, [&] { peak.run(); });
+    double ms = xmodal::bench::median_ms(reps * 20, [&] { block.forward(a, b); });
+    double peak_ms = xmodal::bench::median_ms(reps, [&] { peak.run(); });
     const double peak_gflops = peak.flop() / (peak_ms * 1e6);
     emit({{"op", "cross_attention"}, {"impl", "xmodal"}, {"dtype", dtype_name(dt)}, {"shape", shape}, {"ms", ms},
           {"gflops", flop / (ms * 1e6)}, {"peak_gflops", peak_gflops}, {"vs_matmul_peak", flop / (ms * 1e6) / peak_gflops}});
-    double ms_w = median_ms(reps * 20, [&] { block.forward(a, b, nullptr, true); });
+    double ms_w = xmodal::bench::median_ms(reps * 20, [&] { block.forward(a, b, nullptr, true); });
     emit({{"op", "cross_attention+weights"}, {"impl", "xmodal"}, {"dtype", dtype_name(dt)}, {"shape", shape},
           {"ms", ms_w}, {"gflops", flop / (ms_w * 1e6)}});
 }
@@ -192,13 +182,13 @@ int attention_command(int argc, char** argv) {
         // leaves attention's working set cold and skews the ratio. A 2048³ matmul is reported
         // alone for context: it runs at or below the 1024³ figure here, so the ratio is the stricter.
         PeakMatmul peak(device, dt, quick ? 512 : (dt == DataType::f32 ? 1024 : 2048));
-        auto peak_ms = median_ms(reps, [&] { peak.run(); });
+        auto peak_ms = xmodal::bench::median_ms(reps, [&] { peak.run(); });
         emit({{"op", "matmul"}, {"impl", "onednn"}, {"dtype", dtype_name(dt)},
               {"shape", "M=N=K=" + std::to_string(peak.n)}, {"ms", peak_ms},
               {"gflops", peak.flop() / (peak_ms * 1e6)}, {"kernel", peak.kernel}});
         if (dt == DataType::f32 && !quick) {
             PeakMatmul large(device, dt, 2048);
-            auto large_ms = median_ms(std::min(reps, 7), [&] { large.run(); });
+            auto large_ms = xmodal::bench::median_ms(std::min(reps, 7), [&] { large.run(); });
             emit({{"op", "matmul"}, {"impl", "onednn"}, {"dtype", dtype_name(dt)}, {"shape", "M=N=K=2048"},
                   {"ms", large_ms}, {"gflops", large.flop() / (large_ms * 1e6)}, {"kernel", large.kernel}, {"context_only", true}});
         }
