@@ -153,11 +153,18 @@ std::map<std::string, HostTensor> load_npz(const std::string& path) {
     return arrays;
 }
 
-void save_npy(const std::string& path, const HostTensor& tensor) {
+namespace {
+// The .npy header (magic, version 1.0, length, dict padded to 64 bytes) for `tensor`.
+std::string npy_header(const std::string& path, const HostTensor& tensor) {
     const char* code = nullptr;
     for (const auto& d : kDescrs)
         if (d.dtype == tensor.dtype) code = d.code;
     if (!code) fail(path, ": cannot save ", dtype_name(tensor.dtype), " as .npy");
+    std::size_t count = 1;
+    for (auto d : tensor.shape) count *= static_cast<std::size_t>(d);
+    if (count * dtype_size(tensor.dtype) != tensor.bytes.size())
+        fail(path, ": shape ", shape_string(tensor.shape), " needs ", count * dtype_size(tensor.dtype), " bytes, the tensor has ",
+             tensor.bytes.size());
     // Python tuple syntax: "()", "(3,)", "(2, 3)".
     std::string shape;
     for (std::size_t i = 0; i < tensor.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(tensor.shape[i]);
@@ -166,13 +173,96 @@ void save_npy(const std::string& path, const HostTensor& tensor) {
     std::size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');
     header += '\n';
+    std::string bytes("\x93NUMPY\x01\x00", 8);
+    bytes += static_cast<char>(header.size() & 0xff);
+    bytes += static_cast<char>(header.size() >> 8);
+    return bytes + header;
+}
+
+void put_le(std::string& out, std::uint64_t value, int size) {
+    for (int i = 0; i < size; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+}
+}  // namespace
+
+void save_npy(const std::string& path, const HostTensor& tensor) {
+    const std::string header = npy_header(path, tensor);
     std::ofstream out(path, std::ios::binary);
     if (!out) fail(path, ": cannot write");
-    out.write("\x93NUMPY\x01\x00", 8);
-    char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
-    out.write(len, 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(reinterpret_cast<const char*>(tensor.bytes.data()), static_cast<std::streamsize>(tensor.bytes.size()));
+    if (!out) fail(path, ": write failed");
+}
+
+void save_npz(const std::string& path, const std::map<std::string, HostTensor>& arrays) {
+    std::ofstream out(path, std::ios::binary);
+    if (!out) fail(path, ": cannot write");
+    // Stored members (no compression): a local header, the .npy bytes; then the central directory.
+    // The CRC is computed before writing, so no data descriptors are needed.
+    constexpr std::uint64_t limit = 0xffffffffu;
+    constexpr std::uint16_t dos_date = (0 << 9) | (1 << 5) | 1;  // 1980-01-01, the zip epoch
+    std::string directory;
+    std::uint64_t offset = 0;
+    for (const auto& [key, tensor] : arrays) {
+        const std::string name = key + ".npy";
+        const std::string header = npy_header(path + ": " + name, tensor);
+        const std::uint64_t size = header.size() + tensor.bytes.size();
+        if (size > limit || offset + size + 30 + name.size() > limit)
+            fail(path, ": member '", name, "' (", size, " bytes) would take the archive past 4 GiB, which needs zip64 (not written): "
+                 "export fewer scenes per file");
+        uLong crc = crc32(0, reinterpret_cast<const Bytef*>(header.data()), static_cast<uInt>(header.size()));
+        for (std::size_t at = 0; at < tensor.bytes.size(); at += 1u << 30) {
+            const auto n = std::min<std::size_t>(1u << 30, tensor.bytes.size() - at);
+            crc = crc32(crc, tensor.bytes.data() + at, static_cast<uInt>(n));
+        }
+        std::string local;
+        put_le(local, 0x04034b50, 4);
+        put_le(local, 20, 2);  // version needed: 2.0
+        put_le(local, 0, 2);   // flags
+        put_le(local, 0, 2);   // method: stored
+        put_le(local, 0, 2);   // time
+        put_le(local, dos_date, 2);
+        put_le(local, crc, 4);
+        put_le(local, size, 4);
+        put_le(local, size, 4);
+        put_le(local, name.size(), 2);
+        put_le(local, 0, 2);  // extra length
+        local += name;
+        out.write(local.data(), static_cast<std::streamsize>(local.size()));
+        out.write(header.data(), static_cast<std::streamsize>(header.size()));
+        out.write(reinterpret_cast<const char*>(tensor.bytes.data()), static_cast<std::streamsize>(tensor.bytes.size()));
+
+        put_le(directory, 0x02014b50, 4);
+        put_le(directory, 20, 2);  // made by
+        put_le(directory, 20, 2);  // needed
+        put_le(directory, 0, 2);
+        put_le(directory, 0, 2);
+        put_le(directory, 0, 2);
+        put_le(directory, dos_date, 2);
+        put_le(directory, crc, 4);
+        put_le(directory, size, 4);
+        put_le(directory, size, 4);
+        put_le(directory, name.size(), 2);
+        put_le(directory, 0, 2);  // extra
+        put_le(directory, 0, 2);  // comment
+        put_le(directory, 0, 2);  // disk
+        put_le(directory, 0, 2);  // internal attributes
+        put_le(directory, 0, 4);  // external attributes
+        put_le(directory, offset, 4);
+        directory += name;
+        offset += local.size() + size;
+    }
+    if (arrays.size() >= 0xffff || offset + directory.size() > limit) fail(path, ": too many members or bytes for a zip without zip64");
+    std::string end;
+    put_le(end, 0x06054b50, 4);
+    put_le(end, 0, 2);
+    put_le(end, 0, 2);
+    put_le(end, arrays.size(), 2);
+    put_le(end, arrays.size(), 2);
+    put_le(end, directory.size(), 4);
+    put_le(end, offset, 4);
+    put_le(end, 0, 2);  // comment length
+    out.write(directory.data(), static_cast<std::streamsize>(directory.size()));
+    out.write(end.data(), static_cast<std::streamsize>(end.size()));
     if (!out) fail(path, ": write failed");
 }
 

@@ -17,5 +17,8 @@ HostTensor load_npy(const std::string& path);
 // not a zip, zip64, encryption, other compression methods, CRC mismatch, a member that is not .npy.
 std::map<std::string, HostTensor> load_npz(const std::string& path);
 void save_npy(const std::string& path, const HostTensor& tensor);
+// An uncompressed .npz (as np.savez): one stored .npy member per array, named "<key>.npy". Throws
+// naming the file when it cannot be written or would need zip64 (a member or the archive past 4 GiB).
+void save_npz(const std::string& path, const std::map<std::string, HostTensor>& arrays);
 
 }  // namespace xmodal

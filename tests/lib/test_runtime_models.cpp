@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "support/opencv_letterbox.hpp"
+#include "support/yamnet_expectations.hpp"
 #include "xmodal/audio_file.hpp"
 #include "xmodal/detection.hpp"
 #include "xmodal/onnx_loader.hpp"
@@ -169,17 +170,7 @@ INSTANTIATE_TEST_SUITE_P(Clips, SileroStreaming,
                          });
 
 // ---- YAMNet (TFLite, int8 weights): 0.975 s windows, hop 0.48 s, scores per class ----
-struct YamnetScore {
-    int class_index;
-    const char* label;
-    bool max_over_windows;  // else the mean over windows
-    float expected;         // MANIFEST (NumPy reference interpreter, weights dequantized per channel)
-};
-struct YamnetCase {
-    const char* clip;
-    int top_class;  // the class with the highest mean score (-1: the MANIFEST does not say)
-    std::vector<YamnetScore> scores;
-};
+using xmodal::testing::YamnetCase;
 
 class YamnetClips : public ::testing::TestWithParam<YamnetCase> {};
 
@@ -191,48 +182,30 @@ TEST_P(YamnetClips, ScoresMatchTheManifest) {
     xmodal::ModelRunner runner(xmodal::load_model(model), xmodal::Device::open("cpu"));
     constexpr std::size_t window = 15600, hop = 7680;
     if (samples.size() < window) samples.resize(window, 0.f);  // short clips: one zero-padded window
-    std::vector<double> mean(521, 0.0), max(521, 0.0);
-    int windows = 0;
+    xmodal::testing::YamnetSummary summary;
     std::vector<HostTensor> outputs;
-    for (std::size_t at = 0; at + window <= samples.size(); at += hop, ++windows) {
+    for (std::size_t at = 0; at + window <= samples.size(); at += hop) {
         xmodal::TensorView in{DataType::f32, {1, static_cast<std::int64_t>(window)}, samples.data() + at};
         runner.run({{"input_1", in}}, outputs);
         auto scores = outputs[0].to_f32();
         ASSERT_EQ(scores.size(), 521u);
-        for (std::size_t k = 0; k < 521; ++k) {
-            mean[k] += scores[k];
-            max[k] = std::max<double>(max[k], scores[k]);
-        }
+        summary.add(scores);
     }
-    for (auto& m : mean) m /= windows;
-    int top = static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin());
-    std::printf("[ yamnet %s ] %d windows, top class %d (mean %.3f)", c.clip, windows, top, mean[static_cast<std::size_t>(top)]);
+    summary.finish();
+    std::printf("[ yamnet %s ] %d windows, top class %d (mean %.3f)", c.clip, summary.windows, summary.top,
+                summary.mean[static_cast<std::size_t>(summary.top)]);
     for (const auto& s : c.scores)
-        std::printf("; %s %s %.3f (MANIFEST %.2f)", s.label, s.max_over_windows ? "max" : "mean",
-                    (s.max_over_windows ? max : mean)[static_cast<std::size_t>(s.class_index)], s.expected);
+        std::printf("; %s %s %.3f (MANIFEST %.2f)", s.label, s.max_over_windows ? "max" : "mean", summary.value(s), s.expected);
     std::printf("\n");
     if (c.top_class >= 0) {
-        EXPECT_EQ(top, c.top_class);
+        EXPECT_EQ(summary.top, c.top_class);
     }
-    for (const auto& s : c.scores)
-        EXPECT_NEAR((s.max_over_windows ? max : mean)[static_cast<std::size_t>(s.class_index)], s.expected, 0.02) << s.label;
+    for (const auto& s : c.scores) EXPECT_NEAR(summary.value(s), s.expected, xmodal::testing::yamnet_tolerance) << s.label;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Clips, YamnetClips,
-    ::testing::Values(YamnetCase{"speech_jfk_inaugural.wav", 0, {{0, "Speech", false, 0.94f}}},
-                      YamnetCase{"speech_librivox_austen_0870.wav", 0, {{0, "Speech", false, 1.00f}}},
-                      YamnetCase{"car_horn_rollsroyce_1s.wav", 302, {{302, "Vehicle horn", false, 0.98f}}},
-                      YamnetCase{"car_horn_street_4s.wav", -1, {{302, "Vehicle horn", true, 0.88f}, {294, "Vehicle", true, 0.71f}}},
-                      YamnetCase{"siren_ambulance_4s.wav", 316,
-                                 {{316, "Emergency vehicle", false, 0.85f}, {390, "Siren", false, 0.64f}, {318, "Ambulance (siren)", false, 0.63f}}},
-                      YamnetCase{"car_engine_idling_14s.wav", 337, {{337, "Engine", false, 0.42f}, {346, "Idling", false, 0.27f}}},
-                      YamnetCase{"street_scene_traffic_45s.wav", -1,
-                                 {{294, "Vehicle", true, 0.44f}, {300, "Motor vehicle (road)", true, 0.27f}, {301, "Car", true, 0.26f},
-                                  {321, "Traffic noise, roadway noise", true, 0.16f}, {0, "Speech", true, 0.72f}}}),
-    [](const auto& info) {
-        std::string clip = info.param.clip;
-        return clip.substr(0, clip.find('.'));
-    });
+INSTANTIATE_TEST_SUITE_P(Clips, YamnetClips, ::testing::ValuesIn(xmodal::testing::yamnet_cases()), [](const auto& info) {
+    std::string clip = info.param.clip;
+    return clip.substr(0, clip.find('.'));
+});
 
 }  // namespace

@@ -3,6 +3,7 @@
 //   xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]
 //   xmodal-bench model [--reps N] [--model PATH]     (bench_model.cpp)
 //   xmodal-bench pipeline [--reps N]                 (bench_pipeline.cpp)
+//   xmodal-bench fuse [--reps N] [--model FILE]      (bench_fuse.cpp)
 //
 // For each shape it times, in the same run: our attention (tiled), the same primitives untiled
 // (plain matmul + softmax + matmul over the whole problem), a naive C++ reference, and a large
@@ -211,16 +212,19 @@ int attention_command(int argc, char** argv) {
 
 int model_command(int argc, char** argv);     // bench_model.cpp
 int pipeline_command(int argc, char** argv);  // bench_pipeline.cpp
+int fuse_command(int argc, char** argv);      // bench_fuse.cpp
 
 int main(int argc, char** argv) {
     try {
         if (argc >= 2 && std::strcmp(argv[1], "attention") == 0) return attention_command(argc - 2, argv + 2);
         if (argc >= 2 && std::strcmp(argv[1], "model") == 0) return model_command(argc - 2, argv + 2);
         if (argc >= 2 && std::strcmp(argv[1], "pipeline") == 0) return pipeline_command(argc - 2, argv + 2);
+        if (argc >= 2 && std::strcmp(argv[1], "fuse") == 0) return fuse_command(argc - 2, argv + 2);
         std::fprintf(stderr,
                      "usage: xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]\n"
                      "       xmodal-bench model [--reps N] [--model PATH]   (yolox_nano vs OpenCV DNN, batch 1 and 4)\n"
                      "       xmodal-bench pipeline [--reps N]   (decode..JSON fps vs model-only fps; GST_PLUGIN_PATH=build/plugins)\n"
+                     "       xmodal-bench fuse [--reps N] [--model FILE.safetensors]   (fusion per query vs a naive reference)\n"
                      "Prints one JSON object per measurement; threads follow OMP_NUM_THREADS.\n");
         return 2;
     } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 // xmodal-eval: accuracy of xmodal's predictors on the staged benchmarks.
 //
 //   xmodal-eval flow [--baselines] [--model models/flow_forecaster.onnx] [--windows staeformer|dcrnn] [--split test|val]
+//   xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config models/fusion.json]
+//   xmodal-eval fusion --scenes DIR [--model models/fusion.safetensors] [--train-scenes DIR | --threshold R]
 //
 // flow: PEMS08 traffic-flow forecasting, 12 steps (1 h) in → 12 out, on the test windows of the
 // STAEformer/BasicTS index (default; 3566 windows) or the DCRNN/LibCity test set (3567), rebuilt
@@ -8,9 +10,21 @@
 // MAE / RMSE / MAPE (%) averaged over all horizons and at 15/30/60 min (horizons 3/6/12), plus the
 // unmasked MAE / RMSE. shared/data/MANIFEST.md §2, §3, §5 define the windows and metrics. --model runs
 // the forecaster with xmodal::ModelRunner (f32, CPU) and prints its line, named after the file.
+//
+// fusion-dataset: the training arrays of docs/FUSION.md §6 for every scene file in DIR (YAMNet from
+// the shared folder runs once per wav); prints one JSON line describing what was written.
+// fusion: the attribution evaluation of docs/FUSION.md §5 on the scenes in DIR, one JSON line per
+// method (model, largest, loudness-correlation, class-prior): accuracy, events, per sound group.
+// The model defaults to models/fusion.safetensors of the source tree when it exists (else the
+// baselines only). The loudness-correlation threshold is chosen on --train-scenes, else --threshold,
+// else 0.5.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,13 +33,21 @@
 #include "xmodal/error.hpp"
 #include "xmodal/flow_forecaster.hpp"
 #include "xmodal/flow_metrics.hpp"
+#include "xmodal/audio_events.hpp"
+#include "xmodal/fusion.hpp"
+#include "xmodal/fusion_scenes.hpp"
+#include "xmodal/npy.hpp"
+#include "xmodal/shared_paths.hpp"
 #include "xmodal/runtime.hpp"
 #include "xmodal/traffic_data.hpp"
 
 namespace {
 
 int usage() {
-    std::fprintf(stderr, "usage: xmodal-eval flow [--baselines] [--model FILE.onnx] [--windows staeformer|dcrnn] [--split test|val]\n");
+    std::fprintf(stderr,
+                 "usage: xmodal-eval flow [--baselines] [--model FILE.onnx] [--windows staeformer|dcrnn] [--split test|val]\n"
+                 "       xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config FILE.json]\n"
+                 "       xmodal-eval fusion --scenes DIR [--model FILE.safetensors] [--train-scenes DIR | --threshold R]\n");
     return 2;
 }
 
@@ -85,12 +107,145 @@ int flow(int argc, char** argv) {
     return 0;
 }
 
+// ---- fusion ----------------------------------------------------------------------------------------
+
+// Scenes of a folder with their audio tokens; YAMNet runs once per distinct wav.
+struct LoadedScenes {
+    std::vector<xmodal::Scene> scenes;
+    std::vector<std::vector<xmodal::AudioToken>> audio;
+};
+
+std::unique_ptr<xmodal::AudioEventDetector> make_detector() {
+    xmodal::AudioEventOptions options;
+    options.model = xmodal::shared_file("models/yamnet.tflite");
+    options.class_map = xmodal::shared_file("models/yamnet_class_map.csv");
+    return std::make_unique<xmodal::AudioEventDetector>(options);
+}
+
+LoadedScenes load_scenes(const std::string& dir, xmodal::AudioEventDetector& detector) {
+    LoadedScenes loaded;
+    std::map<std::string, std::size_t> by_wav;  // first scene that used the wav
+    for (const auto& path : xmodal::find_scenes(dir)) {
+        loaded.scenes.push_back(xmodal::load_scene(path));
+        const auto& wav = loaded.scenes.back().audio;
+        auto seen = by_wav.find(wav);
+        if (seen != by_wav.end()) {
+            loaded.audio.push_back(loaded.audio[seen->second]);
+        } else {
+            by_wav[wav] = loaded.audio.size();
+            loaded.audio.push_back(xmodal::scene_audio_tokens(detector, loaded.scenes.back()));
+        }
+    }
+    return loaded;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int fusion_dataset(int argc, char** argv) {
+    std::string scenes_dir, out, config_path;
+    double every = 0.5;
+    for (int i = 0; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--scenes" && i + 1 < argc) scenes_dir = argv[++i];
+        else if (arg == "--out" && i + 1 < argc) out = argv[++i];
+        else if (arg == "--query-every" && i + 1 < argc) every = std::atof(argv[++i]);
+        else if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
+        else return usage();
+    }
+    if (scenes_dir.empty() || out.empty()) return usage();
+    const auto start = std::chrono::steady_clock::now();
+    const xmodal::FusionConfig config = config_path.empty() ? xmodal::FusionConfig{} : xmodal::FusionConfig::load(config_path);
+    const LoadedScenes loaded = load_scenes(scenes_dir, *make_detector());
+    const auto arrays = xmodal::fusion_dataset(config, loaded.scenes, loaded.audio, every);
+    xmodal::save_npz(out, arrays);
+    std::size_t events = 0;
+    for (const auto& s : loaded.scenes) events += s.events.size();
+    const auto& audio = arrays.at("audio").shape;
+    const auto& objects = arrays.at("objects").shape;
+    nlohmann::ordered_json j = {{"out", out},
+                                {"scenes", loaded.scenes.size()},
+                                {"events", events},
+                                {"queries", audio[0]},
+                                {"max_audio_tokens", audio[1]},
+                                {"audio_features", audio[2]},
+                                {"max_objects", objects[1]},
+                                {"object_features", objects[2]},
+                                {"query_every", every},
+                                {"seconds", rounded(seconds_since(start))}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+}
+
+int fusion(int argc, char** argv) {
+    std::string scenes_dir, model_path, train_dir;
+    double threshold = xmodal::kDefaultCorrelationThreshold;
+    bool threshold_given = false;
+    for (int i = 0; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--scenes" && i + 1 < argc) scenes_dir = argv[++i];
+        else if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
+        else if (arg == "--train-scenes" && i + 1 < argc) train_dir = argv[++i];
+        else if (arg == "--threshold" && i + 1 < argc) threshold = std::atof(argv[++i]), threshold_given = true;
+        else return usage();
+    }
+    if (scenes_dir.empty()) return usage();
+    if (model_path.empty()) {
+        const std::string fallback = std::string(XMODAL_SOURCE_DIR) + "/models/fusion.safetensors";
+        if (std::filesystem::exists(fallback)) model_path = fallback;
+        else std::fprintf(stderr, "xmodal-eval: %s not found, scoring the baselines only (--model FILE to give one)\n", fallback.c_str());
+    }
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_ptr<xmodal::FusionModel> model;
+    if (!model_path.empty()) model = xmodal::FusionModel::load(model_path);
+    const xmodal::FusionConfig config = model ? model->config() : xmodal::FusionConfig{};
+    auto cases_of = [&](const LoadedScenes& loaded) {
+        std::vector<xmodal::AttributionCase> cases;
+        for (std::size_t s = 0; s < loaded.scenes.size(); ++s)
+            for (auto& c : xmodal::attribution_cases(config, loaded.scenes[s], s, loaded.audio[s])) cases.push_back(std::move(c));
+        return cases;
+    };
+    auto detector = make_detector();
+    std::string threshold_from = threshold_given ? "--threshold" : "default";
+    if (!train_dir.empty()) {
+        threshold = xmodal::choose_correlation_threshold(cases_of(load_scenes(train_dir, *detector)));
+        threshold_from = "train-scenes " + train_dir;
+    }
+    const LoadedScenes loaded = load_scenes(scenes_dir, *detector);
+    const auto cases = cases_of(loaded);
+    for (const auto& score : xmodal::evaluate_attribution(config, cases, model.get(), threshold)) {
+        nlohmann::ordered_json j = {{"method", score.method},
+                                    {"accuracy", rounded(score.accuracy())},
+                                    {"correct", score.correct},
+                                    {"events", score.events},
+                                    {"scenes", loaded.scenes.size()}};
+        nlohmann::ordered_json groups = nlohmann::ordered_json::object();
+        for (std::size_t g = 0; g < config.groups.size(); ++g) {
+            const auto n = score.group_events[g];
+            groups[config.groups[g].name] = {{"accuracy", n ? rounded(static_cast<double>(score.group_correct[g]) / static_cast<double>(n)) : 0.0},
+                                             {"events", n}};
+        }
+        j["per_group"] = groups;
+        if (score.method == "model") j["model"] = model_path;
+        if (score.method == "loudness-correlation") {
+            j["threshold"] = std::isfinite(threshold) ? nlohmann::ordered_json(rounded(threshold)) : nlohmann::ordered_json("-inf");
+            j["threshold_from"] = threshold_from;
+        }
+        std::printf("%s\n", j.dump().c_str());
+    }
+    std::fprintf(stderr, "xmodal-eval: %zu events in %zu scenes, %.1f s\n", cases.size(), loaded.scenes.size(), seconds_since(start));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) return usage();
     try {
         if (std::strcmp(argv[1], "flow") == 0) return flow(argc - 2, argv + 2);
+        if (std::strcmp(argv[1], "fusion-dataset") == 0) return fusion_dataset(argc - 2, argv + 2);
+        if (std::strcmp(argv[1], "fusion") == 0) return fusion(argc - 2, argv + 2);
     } catch (const xmodal::Error& e) {
         std::fprintf(stderr, "xmodal-eval: %s\n", e.what());
         return 1;
