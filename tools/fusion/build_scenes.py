@@ -55,6 +55,9 @@ DURATION_S = {"siren": (1.5, 4.0), "horn": (0.4, 1.4), "engine": (1.5, 4.0), "sp
 GROUP_LEVEL_DB = {"siren": 4.0, "horn": 4.0, "engine": -2.0, "speech": -6.0}
 MIN_SNR_DB, MAX_SNR_DB = 3.0, 24.0
 OFFSCREEN_SHARE = 0.25
+# Least RMS difference (dB) between the loudness courses of a source and any other object that
+# could have made the sound (SceneBuilder.source_identifiable); 0 switches the rule off.
+IDENTIFIABLE_DB = 1.0
 # Spread of one event's level around its group's (dB): voices range from normal to raised.
 LEVEL_SPREAD_DB = {"siren": (-3.0, 3.0), "horn": (-3.0, 3.0), "engine": (-3.0, 3.0), "speech": (-3.0, 6.0)}
 
@@ -189,10 +192,12 @@ class SceneTrack:
 
 
 class SceneBuilder:
-    def __init__(self, split, clip_tracks, seed, index, duration=8.0, offset=None, synthetic=True):
+    def __init__(self, split, clip_tracks, seed, index, duration=8.0, offset=None, synthetic=True,
+                 identifiable_db=None, attempt=0):
         self.split, self.clip, self.duration = split, clip_tracks, duration
         self.cfg = SPLITS["test" if split == "demo" else split]
-        self.rng = np.random.default_rng([seed, SPLIT_STREAM[split], index])
+        self.rng = np.random.default_rng([seed, SPLIT_STREAM[split], index, attempt])
+        self.identifiable_db = IDENTIFIABLE_DB if identifiable_db is None else identifiable_db
         self.synthetic_allowed = synthetic
         rng = self.rng
         self.offset = float(rng.uniform(0, max(0.0, clip_tracks.duration - duration))) if offset is None else offset
@@ -302,6 +307,50 @@ class SceneBuilder:
         """Tracks that may carry an event: compatible, on the frame at its end, there for most of it."""
         return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.6]
 
+    # -- identifiability ------------------------------------------------------------------------
+    # A labelled event must be answerable from what the microphone (mono) and the camera observe.
+    # Besides the class, the only cue is how loudness follows distance (1/r, FUSION.md §2 size
+    # curves): a source whose loudness course over the event is the same as another compatible
+    # object's (two parked cars, two cars crossing at the same depth, an off-screen idling engine
+    # and a parked car) cannot be told apart by anyone. So every other compatible object visible at
+    # the event's end and there for half of it must differ from the source's course by at least
+    # IDENTIFIABLE_DB (RMS over their common time, means removed); an off-screen source must differ
+    # from every such object. Sources are still often still, slow, crossing, or like a neighbour;
+    # they only need one observable difference.
+
+    def level_course(self, source, times):
+        return -20.0 * np.log10(np.maximum(source.distance_at(times), 1.0))
+
+    def courses_differ(self, source, track, start, end):
+        times = np.arange(start, end + 1e-9, 0.1)
+        if len(track.boxes):
+            times = times[(times >= track.boxes[0, 0] - 0.05) & (times <= track.boxes[-1, 0] + 0.05)]
+        if len(times) < 3:
+            return True
+        d = self.level_course(source, times) - self.level_course(track.source, times)
+        return float(np.sqrt(np.mean((d - d.mean()) ** 2))) >= self.identifiable_db
+
+    def rivals(self, group, start, end):
+        return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.5]
+
+    def source_identifiable(self, group, start, end, source, source_track):
+        if self.identifiable_db <= 0:
+            return True
+        return all(self.courses_differ(source, tr, start, end)
+                   for tr in self.rivals(group, start, end) if tr is not source_track)
+
+    def keeps_identifiable(self, new_track, pending=()):
+        """Whether adding new_track leaves the planned events (and `pending` ones) identifiable."""
+        if self.identifiable_db <= 0:
+            return True
+        for ev in list(self.events) + list(pending):
+            g, start, end = ev["group"], ev["start"], ev["end"]
+            if new_track.label not in COMPATIBLE[g] or not new_track.present_at(end, self.frame_tol):
+                continue
+            if new_track.coverage(start, end) >= 0.5 and not self.courses_differ(ev["source"], new_track, start, end):
+                return False
+        return True
+
     def snr_db(self, group, source, start, end, level_db):
         """The event's SNR over the background if `source` makes it: the scene's reference (a siren
         at 10 m), the group's level, this instance's level and the 1/r loss at its median distance."""
@@ -309,7 +358,7 @@ class SceneBuilder:
         return self.snr_ref + GROUP_LEVEL_DB[group] + level_db - audio.db(r / geo.REFERENCE_DISTANCE_M)
 
     def offscreen_source(self, group, start, end, audible):
-        """An invisible, audible object of a compatible class: beside or behind the camera."""
+        """An invisible, audible, identifiable object of a compatible class: beside or behind the camera."""
         rng = self.rng
         label = "person" if group == "speech" else str(rng.choice(COMPATIBLE[group]))
         for _ in range(100):
@@ -325,7 +374,8 @@ class SceneBuilder:
             trajectory.x0 += x - float(px[0])
             trajectory.z0 += z - float(pz[0])
             source = path_source(self.camera, trajectory)
-            if geo.visible_anywhere(self.camera, trajectory, self.frame_times) or not audible(source):
+            if geo.visible_anywhere(self.camera, trajectory, self.frame_times) or not audible(source) or \
+                    not self.source_identifiable(group, start, end, source, None):
                 continue
             return source, {"label": label, **trajectory.describe()}
         return None, None
@@ -340,16 +390,21 @@ class SceneBuilder:
         def new_label():
             return "person" if group == "speech" else str(rng.choice(vehicle_labels))
 
+        def usable(track):
+            return audible(track.source) and self.source_identifiable(group, start, end, track.source, track)
+
         def candidates():
-            return [tr for tr in self.candidates(group, start, end) if audible(tr.source)]
+            return [tr for tr in self.candidates(group, start, end) if usable(tr)]
 
         if offscreen:
             source, path = self.offscreen_source(group, start, end, audible)
             if source is None:
-                raise NoSource(f"{self.split}: no audible off-screen place for a {group} event at {start:.2f}..{end:.2f} s")
+                raise NoSource(f"{self.split}: no audible, identifiable off-screen place for a {group} event at {start:.2f}..{end:.2f} s")
+            pending = [{"group": group, "start": start, "end": end, "source": source}]
             # Make the off-screen decision non-trivial: usually something visible could have made it.
             if self.synthetic_allowed and not self.visible_compatible(group, end) and rng.random() < 0.7:
-                self.add_synthetic(new_label(), str(rng.choice(MOTIONS)), end, must_show=(start, end))
+                self.add_synthetic(new_label(), str(rng.choice(MOTIONS)), end, must_show=(start, end),
+                                   accept=lambda tr: self.keeps_identifiable(tr, pending))
             return None, source, "off-screen", path
         motion = str(rng.choice(MOTIONS, p=MOTION_P[group]))
         matching = [tr for tr in candidates() if tr.motion_over(start, end) == motion]
@@ -357,12 +412,18 @@ class SceneBuilder:
         if matching and (rng.random() < 0.75 or not self.synthetic_allowed):
             track = matching[int(rng.integers(len(matching)))]
         elif self.synthetic_allowed:
-            track = self.add_synthetic(new_label(), motion, end, must_show=(start, end), accept=lambda tr: audible(tr.source))
+            track = self.add_synthetic(new_label(), motion, end, must_show=(start, end),
+                                       accept=lambda tr: usable(tr) and self.keeps_identifiable(tr))
         if track is None:
             others = candidates()
             if not others:
-                raise NoSource(f"{self.split}: no audible visible source for a {group} event at {start:.2f}..{end:.2f} s")
+                raise NoSource(f"{self.split}: no audible, identifiable visible source for a {group} event at {start:.2f}..{end:.2f} s")
             track = others[int(rng.integers(len(others)))]
+        pending = [{"group": group, "start": start, "end": end, "source": track.source}]
+
+        def distractor_ok(tr):
+            return self.keeps_identifiable(tr, pending)
+
         actual = track.motion_over(start, end)
         case = "still" if actual == "still" else "plain"
         if self.synthetic_allowed:
@@ -373,10 +434,10 @@ class SceneBuilder:
                     if actual in ("approaching", "receding"):
                         r0, r1 = track.source.distance_at(np.array([start, end]))
                         template.speed, template.accel = abs(r1 - r0) / (end - start), 0.0
-                if self.add_synthetic(new_label(), actual, end, must_show=(start, end), like=template) is not None:
+                if self.add_synthetic(new_label(), actual, end, must_show=(start, end), like=template, accept=distractor_ok) is not None:
                     case = "moving-alike"
             if len(self.visible_compatible(group, end)) < 2 and rng.random() < 0.5:
-                self.add_synthetic(new_label(), str(rng.choice(MOTIONS)), end, must_show=(start, end))
+                self.add_synthetic(new_label(), str(rng.choice(MOTIONS)), end, must_show=(start, end), accept=distractor_ok)
         if case == "plain":
             case = "several-compatible" if len(self.visible_compatible(group, end)) >= 2 else "single-compatible"
         return track, track.source, case, None
@@ -418,8 +479,9 @@ class SceneBuilder:
                     track, source, case, path = self.choose_source(group, start, end, audible, offscreen)
                     break
                 except NoSource:
-                    if attempt == attempts - 1:
-                        raise
+                    continue
+            else:
+                continue  # nothing can make a sound here: the scene has one event less
             snr = float(np.clip(self.snr_db(group, source, start, end, level_db), MIN_SNR_DB, MAX_SNR_DB))
             self.events.append({"group": group, "start": start, "end": end, "track": track, "source": source,
                                 "case": case, "offscreen": path, "snr_db": snr})
@@ -495,7 +557,9 @@ class SceneBuilder:
             tracks.append(t)
         return {"schema": SCHEMA, "id": scene_id, "split": self.split, "audio": wav_name, "duration": self.duration,
                 "video": {"clip": self.cfg["clip"], "offset": round(self.offset, 4), "width": self.clip.width, "height": self.clip.height},
-                "tracks": tracks, "events": events, "background": background_json}
+                "tracks": tracks, "events": events, "background": background_json,
+                "builder": {"identifiable_db": self.identifiable_db, "camera": {"height_m": round(self.camera.height, 2),
+                            "pitch_deg": round(math.degrees(self.camera.pitch), 2), "hfov_deg": geo.HFOV_DEG}}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,10 +575,16 @@ def clip_tracks(split, work, plugins):
 
 
 def build_one(job):
-    split, index, seed, out_dir, work, plugins, duration = job
-    builder = SceneBuilder(split, clip_tracks(split, work, plugins), seed, index, duration=duration)
-    builder.add_background_objects()
-    builder.plan_events(1 if builder.rng.random() < 0.55 else 2)
+    split, index, seed, out_dir, work, plugins, duration, identifiable_db = job
+    for attempt in range(10):  # a scene where no event could be placed is drawn again
+        builder = SceneBuilder(split, clip_tracks(split, work, plugins), seed, index, duration=duration,
+                               identifiable_db=identifiable_db, attempt=attempt)
+        builder.add_background_objects()
+        builder.plan_events(1 if builder.rng.random() < 0.55 else 2)
+        if builder.events:
+            break
+    else:
+        raise RuntimeError(f"{split} scene {index}: no event could be placed in 10 draws")
     samples, facts, background = builder.render(16000)
     scene_id = f"{split}-{index:05d}"
     audio.write_wav(os.path.join(out_dir, scene_id + ".wav"), samples, 16000)
@@ -567,6 +637,8 @@ def main():
     ap.add_argument("--duration", type=float, default=8.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--identifiable-db", type=float, default=IDENTIFIABLE_DB,
+                    help="least loudness-course difference between a source and its rivals (dB RMS; 0: no rule)")
     ap.add_argument("--write-media", metavar="OUT.mkv", help="write the demo media file (and its .json, .wav) instead of scenes")
     args = ap.parse_args()
 
@@ -579,7 +651,7 @@ def main():
         folder = os.path.join(args.out, split)
         os.makedirs(folder, exist_ok=True)
         clip_tracks(split, args.work, args.plugins)  # run the video path once, before the workers
-        jobs += [(split, i, args.seed, folder, args.work, args.plugins, args.duration) for i in range(count)]
+        jobs += [(split, i, args.seed, folder, args.work, args.plugins, args.duration, args.identifiable_db) for i in range(count)]
     with multiprocessing.Pool(args.jobs) as pool:
         cases = pool.map(build_one, jobs, chunksize=8)
     from collections import Counter

@@ -225,7 +225,8 @@ def main():
                     help="drop YAMNet embedding features while training: test sounds are other recordings")
     ap.add_argument("--val-share", type=float, default=0.15)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; one is fastest for this small model on a shared machine")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
