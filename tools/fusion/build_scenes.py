@@ -486,6 +486,55 @@ class SceneBuilder:
             self.events.append({"group": group, "start": start, "end": end, "track": track, "source": source,
                                 "case": case, "offscreen": path, "snr_db": snr})
 
+    def plan_demo_events(self, groups):
+        """Events for the demo media, where only real tracks can be sources (synthetic boxes are
+        not in the video): each group in turn goes on a real compatible track, timed to end just
+        before the track does and to last most of its visible time; None in `groups` is an
+        off-screen event in a free gap. Audibility and identifiability as for scenes."""
+        rng = self.rng
+
+        def free(start, end):
+            return all(end + 0.3 <= ev["start"] or start >= ev["end"] + 0.3 for ev in self.events)
+
+        def add(group, start, end, track, source, case, path, level_db):
+            snr = float(np.clip(self.snr_db(group, source, start, end, level_db), MIN_SNR_DB, MAX_SNR_DB))
+            self.events.append({"group": group, "start": start, "end": end, "track": track, "source": source,
+                                "case": case, "offscreen": path, "snr_db": snr})
+
+        for group in groups:
+            if group is None:
+                group = str(rng.choice(["siren", "horn"]))
+                level_db = float(rng.uniform(*LEVEL_SPREAD_DB[group]))
+                for _ in range(50):
+                    length = float(rng.uniform(*DURATION_S[group]))
+                    start = float(rng.uniform(0.2, self.duration - length - 0.2))
+                    if not free(start, start + length):
+                        continue
+                    source, path = self.offscreen_source(
+                        group, start, start + length,
+                        lambda src: self.snr_db(group, src, start, start + length, level_db) >= MIN_SNR_DB + 3)
+                    if source is not None:
+                        add(group, start, start + length, None, source, "off-screen", path, level_db)
+                        break
+                continue
+            level_db = float(rng.uniform(*LEVEL_SPREAD_DB[group]))
+            tracks = [tr for tr in self.tracks if tr.label in COMPATIBLE[group] and tr.boxes[-1, 0] - tr.boxes[0, 0] >= 1.0]
+            for i in rng.permutation(len(tracks)):
+                track = tracks[int(i)]
+                first, last = float(track.boxes[0, 0]), float(track.boxes[-1, 0])
+                end = last - 0.05
+                start = max(first + 0.1, end - min(DURATION_S[group][1], 0.9 * (last - first)))
+                if end - start < DURATION_S[group][0] * 0.5 or not free(start, end):
+                    continue
+                if self.snr_db(group, track.source, start, end, level_db) < MIN_SNR_DB + 3 or \
+                        not self.source_identifiable(group, start, end, track.source, track):
+                    continue
+                case = "still" if track.motion_over(start, end) == "still" else \
+                    "several-compatible" if len(self.visible_compatible(group, end)) >= 2 else "single-compatible"
+                add(group, start, end, track, track.source, case, None, level_db)
+                break
+        self.events.sort(key=lambda ev: ev["start"])
+
     # -- audio --------------------------------------------------------------------------------
 
     def render(self, rate, stereo=False):
@@ -595,11 +644,11 @@ def build_one(job):
     return [e["case"] for e in doc["events"]]
 
 
-def write_media(out_path, seed, work, plugins, events=6):
+def write_media(out_path, seed, work, plugins):
     """The staged street clip with a built soundtrack (test-split recordings, real tracks only)."""
     clip = clip_tracks("demo", work, plugins)
     builder = SceneBuilder("demo", clip, seed, 0, duration=clip.duration, offset=0.0, synthetic=False)
-    builder.plan_events(events)
+    builder.plan_demo_events(["siren", "speech", "horn", "engine", None, "speech", "siren", "horn"])
     stereo, facts, background = builder.render(44100, stereo=True)
     stem = os.path.splitext(out_path)[0]
     name = os.path.basename(stem)
@@ -615,7 +664,7 @@ def write_media(out_path, seed, work, plugins, events=6):
         soundtrack = os.path.join(tmp, "soundtrack.wav")
         audio.write_wav(soundtrack, stereo, 44100)
         pipeline = ["gst-launch-1.0", "-q", "-e", "filesrc", f"location={video}", "!", "qtdemux", "name=demux",
-                    "demux.video_0", "!", "queue", "!", "h264parse", "!", "matroskamux", "name=mux", "!",
+                    "demux.video_0", "!", "queue", "!", "matroskamux", "name=mux", "!",
                     "filesink", f"location={out_path}",
                     "filesrc", f"location={soundtrack}", "!", "wavparse", "!", "audioconvert", "!", "flacenc", "!",
                     "queue", "!", "mux."]

@@ -48,8 +48,11 @@ EMBEDDING = 1024
 
 
 class FusionNet(nn.Module):
-    def __init__(self, fa, fo, dim, heads, groups):
+    def __init__(self, fa, fo, dim, heads, groups, hidden_dropout=0.0):
         super().__init__()
+        # Dropout between the MLP layers while training only: outside the Sequentials, so their
+        # indices stay those of the exported names (audio_enc.0 / audio_enc.2).
+        self.hidden_dropout = nn.Dropout(hidden_dropout)
         self.audio_enc = nn.Sequential(nn.Linear(fa, dim), nn.ReLU(), nn.Linear(dim, dim))
         self.object_enc = nn.Sequential(nn.Linear(fo, dim), nn.ReLU(), nn.Linear(dim, dim))
         self.offscreen = nn.Parameter(0.1 * torch.randn(1, dim))
@@ -62,8 +65,8 @@ class FusionNet(nn.Module):
         object_mask [B, No]. Returns P_attr [B, La, No + 1] (last = off-screen) and emission
         logits [B, No, G]."""
         b = audio.shape[0]
-        a = self.audio_enc(audio)
-        o = self.object_enc(objects)
+        a = self.audio_enc[2](self.hidden_dropout(self.audio_enc[1](self.audio_enc[0](audio))))
+        o = self.object_enc[2](self.hidden_dropout(self.object_enc[1](self.object_enc[0](objects))))
         keys = torch.cat([o, self.offscreen.expand(b, 1, -1)], dim=1)
         ignore_key = torch.cat([~object_mask, torch.zeros(b, 1, dtype=torch.bool)], dim=1)
         _, p_attr = self.attribute(a, keys, keys, key_padding_mask=ignore_key, need_weights=True, average_attn_weights=True)
@@ -89,11 +92,13 @@ def load_dataset(path):
 
 
 def standardiser(x, mask):
-    """Per-feature mean and std over real tokens; constant features get std 1."""
+    """Per-feature mean and std over real tokens; constant features get std 1 and nearly constant
+    ones at least 0.01, so that folding 1/std into the exported weights keeps them moderate."""
     rows = x[mask.astype(bool)].astype(np.float64)
     mean = rows.mean(axis=0)
     std = rows.std(axis=0)
-    std[std < 1e-4] = 1.0
+    std[std < 1e-6] = 1.0
+    std = np.maximum(std, 0.01)
     return mean.astype(np.float32), std.astype(np.float32)
 
 
@@ -128,6 +133,7 @@ def losses(model, batch, embedding_dropout=0.0, training=False):
 @torch.no_grad()
 def evaluate(model, data, idx, audio_norm, object_norm, batch=256):
     """Token accuracy, event accuracy (query at or after each event's end) and losses on rows idx."""
+    was_training = model.training
     model.eval()
     token_ok = token_n = 0
     attr_sum = emit_sum = 0.0
@@ -155,7 +161,7 @@ def evaluate(model, data, idx, audio_norm, object_norm, batch=256):
                 entry = (-int(toks.sum()), float(data["time"][q]), int(p[r][toks].mean(axis=0).argmax() == want[r][toks][0]))
                 if key not in per_event or entry < per_event[key]:
                     per_event[key] = entry
-    model.train()
+    model.train(was_training)
     events = list(per_event.values())
     return {"token_accuracy": token_ok / max(token_n, 1), "event_accuracy": sum(e[2] for e in events) / max(len(events), 1),
             "events": len(events), "attr_loss": attr_sum / max(len(idx), 1), "emit_loss": emit_sum / max(len(idx), 1)}
@@ -191,6 +197,56 @@ def export_tensors(model, audio_norm, object_norm):
     return {k: v.detach().float().contiguous().numpy() for k, v in t.items()}
 
 
+def exported_forward(t, heads, audio, objects):
+    """The exported model on raw tokens of one query, in float64 NumPy, as FusionModel computes
+    it (FUSION.md §3): P_attr [La, No + 1] and emission probabilities [No, G]."""
+    def linear(x, name):
+        return x @ t[name + ".weight"].astype(np.float64).T + t[name + ".bias"]
+
+    def mlp(x, name):
+        return linear(np.maximum(linear(x, name + ".0"), 0), name + ".2")
+
+    def attention(q_in, kv_in, name):
+        q, k, v = linear(q_in, name + ".q_proj"), linear(kv_in, name + ".k_proj"), linear(kv_in, name + ".v_proj")
+        dh = q.shape[1] // heads
+        weights, context = [], []
+        for h in range(heads):
+            cut = slice(h * dh, (h + 1) * dh)
+            score = q[:, cut] @ k[:, cut].T / math.sqrt(dh)
+            e = np.exp(score - score.max(axis=1, keepdims=True))
+            w = e / e.sum(axis=1, keepdims=True)
+            weights.append(w)
+            context.append(w @ v[:, cut])
+        return linear(np.concatenate(context, axis=1), name + ".out_proj"), np.mean(weights, axis=0)
+
+    a, o = mlp(audio, "audio_enc"), mlp(objects, "object_enc")
+    _, p_attr = attention(a, np.concatenate([o, t["offscreen"]], axis=0), "attribute")
+    fused, _ = attention(o, a, "emit")
+    logits = linear(fused, "emission_head")
+    return p_attr, np.exp(-np.logaddexp(0, -logits))  # sigmoid without overflow
+
+
+def self_check(model, tensors, heads, audio_norm, object_norm, data, rows):
+    """The exported weights' outputs on real queries (validation rows), checked against the
+    PyTorch model here and written with their inputs to fusion_check.safetensors, so that a C++
+    test can check that FusionModel reads the weights as they were trained
+    (tests/lib/test_fusion_weights.cpp)."""
+    check, diff = {}, 0.0
+    for n, q in enumerate(rows):
+        am, om = data["audio_mask"][q].astype(bool), data["object_mask"][q].astype(bool)
+        audio, objects = data["audio"][q][am].astype(np.float64), data["objects"][q][om].astype(np.float64)
+        p_attr, emission = exported_forward(tensors, heads, audio, objects)
+        with torch.no_grad():
+            a = torch.from_numpy(((audio - audio_norm[0]) / audio_norm[1]).astype(np.float32))[None]
+            o = torch.from_numpy(((objects - object_norm[0]) / object_norm[1]).astype(np.float32))[None]
+            p_torch, logits = model(a, torch.ones(a.shape[:2], dtype=torch.bool), o, torch.ones(o.shape[:2], dtype=torch.bool))
+        diff = max(diff, np.abs(p_torch[0].numpy() - p_attr).max(), np.abs(torch.sigmoid(logits[0]).numpy() - emission).max())
+        check.update({f"q{n}.audio": audio, f"q{n}.objects": objects, f"q{n}.attribution": p_attr, f"q{n}.emission": emission})
+    if diff > 1e-4:
+        sys.exit(f"train_fusion: the exported weights differ from the trained model by {diff:.2e} on the self-check queries")
+    return {k: v.astype(np.float32) for k, v in check.items()}, diff
+
+
 def write_safetensors(path, tensors, metadata):
     """The safetensors format: u64 little-endian header length, a JSON header {name: {dtype,
     shape, data_offsets}, "__metadata__": {str: str}} padded with spaces to 8 bytes, raw data."""
@@ -223,6 +279,7 @@ def main():
     ap.add_argument("--emit-weight", type=float, default=0.5)
     ap.add_argument("--embedding-dropout", type=float, default=0.5,
                     help="drop YAMNet embedding features while training: test sounds are other recordings")
+    ap.add_argument("--hidden-dropout", type=float, default=0.1)
     ap.add_argument("--val-share", type=float, default=0.15)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1,
@@ -251,7 +308,7 @@ def main():
           f"train {len(train_idx)} queries / {len(scenes) - len(val_scenes)} scenes, validation {len(val_idx)} / {len(val_scenes)}",
           flush=True)
 
-    model = FusionNet(fa, fo, args.dim, args.heads, groups)
+    model = FusionNet(fa, fo, args.dim, args.heads, groups, args.hidden_dropout)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"parameters: {parameters}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -290,8 +347,15 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     weights = os.path.join(args.out, "fusion.safetensors")
-    write_safetensors(weights, export_tensors(model, audio_norm, object_norm),
-                      {"attribute.heads": args.heads, "emit.heads": args.heads, "format": "pt"})
+    tensors = export_tensors(model, audio_norm, object_norm)
+    # Two validation queries with events and several objects for the C++ check.
+    busy = [q for q in val_idx if (data["attr_target"][q] >= 0).any() and data["object_mask"][q].sum() >= 3]
+    check, check_diff = self_check(model, tensors, args.heads, audio_norm, object_norm, data, busy[:2])
+    write_safetensors(weights, tensors, {"attribute.heads": args.heads, "emit.heads": args.heads, "format": "pt"})
+    write_safetensors(os.path.join(args.out, "fusion_check.safetensors"), check,
+                      {"about": "real validation queries (tokens as xmodal-eval fusion-dataset wrote them) and the "
+                                "exported model's outputs on them in float64: q<n>.audio [La, Fa], q<n>.objects [No, Fo], "
+                                "q<n>.attribution [La, No + 1], q<n>.emission [No, groups]"})
     command = "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 tools/fusion/train_fusion.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "threads"))
     description = {
@@ -313,6 +377,8 @@ def main():
         "validation": {k: round(v, 4) if isinstance(v, float) else v for k, v in best.items()},
         "training_fit": {k: round(v, 4) if isinstance(v, float) else v for k, v in train_fig.items()},
         "training_wall_minutes": round((time.time() - started) / 60, 1),
+        "self_check": {"file": "fusion_check.safetensors", "queries": len(busy[:2]),
+                       "pytorch_vs_export_max_difference": float(f"{check_diff:.3g}")},
     }
     with open(os.path.join(args.out, "fusion.json"), "w") as f:
         json.dump(description, f, indent=2)
