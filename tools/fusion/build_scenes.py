@@ -304,40 +304,57 @@ class SceneBuilder:
         return [tr for tr in self.tracks if tr.label in COMPATIBLE[group] and tr.present_at(t, self.frame_tol)]
 
     def candidates(self, group, start, end):
-        """Tracks that may carry an event: compatible, on the frame at its end, there for most of it."""
-        return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.6]
+        """Tracks that may carry an event: compatible, on the frame at its end, there for most of
+        it; not a fragment (clutter)."""
+        return [tr for tr in self.visible_compatible(group, end)
+                if tr.coverage(start, end) >= 0.6 and not (tr.motion or {}).get("motion") == "fragment"]
 
     # -- identifiability ------------------------------------------------------------------------
     # A labelled event must be answerable from what the microphone (mono) and the camera observe.
-    # Besides the class, the only cue is how loudness follows distance (1/r, FUSION.md §2 size
-    # curves): a source whose loudness course over the event is the same as another compatible
-    # object's (two parked cars, two cars crossing at the same depth, an off-screen idling engine
-    # and a parked car) cannot be told apart by anyone. So every other compatible object visible at
-    # the event's end and there for half of it must differ from the source's course by at least
-    # IDENTIFIABLE_DB (RMS over their common time, means removed); an off-screen source must differ
-    # from every such object. Sources are still often still, slow, crossing, or like a neighbour;
-    # they only need one observable difference.
+    # Besides the class, the only cue is how the loudness course follows an object's apparent
+    # size course (1/r, FUSION.md §2 size curves) as the boxes show it (with the detector's
+    # noise, edge cuts, label flips). Two parked cars, two cars crossing at one depth, an
+    # off-screen idling engine next to a parked car: no observer can tell them apart. So, over
+    # the event (0.1 s steps, means removed), the RMS mismatch between the sound's course
+    # (-20 log10 r) and every other compatible object's observed size course (visible at the
+    # event's end and for half of it) must exceed the source's own mismatch by IDENTIFIABLE_DB;
+    # for an off-screen source every such object must mismatch by that much. Sources are still
+    # often still, slow, crossing or like a neighbour; they only need one observable difference.
 
     def level_course(self, source, times):
         return -20.0 * np.log10(np.maximum(source.distance_at(times), 1.0))
 
-    def courses_differ(self, source, track, start, end):
+    def mismatch(self, sound, track, times):
+        """RMS (dB, means removed) of the sound's course minus the track's observed size course,
+        over the times the track has boxes; None below 3 such times."""
+        b = track.boxes
+        inside = (times >= b[0, 0] - 0.05) & (times <= b[-1, 0] + 0.05)
+        if inside.sum() < 3:
+            return None
+        size = 10.0 * np.log10(np.maximum(np.interp(times[inside], b[:, 0], b[:, 3] * b[:, 4]), 1e-8))
+        d = sound[inside] - size
+        return float(np.sqrt(np.mean((d - d.mean()) ** 2)))
+
+    def own_mismatch(self, start, end, source, source_track):
+        if source_track is None:
+            return 0.0
         times = np.arange(start, end + 1e-9, 0.1)
-        if len(track.boxes):
-            times = times[(times >= track.boxes[0, 0] - 0.05) & (times <= track.boxes[-1, 0] + 0.05)]
-        if len(times) < 3:
-            return True
-        d = self.level_course(source, times) - self.level_course(track.source, times)
-        return float(np.sqrt(np.mean((d - d.mean()) ** 2))) >= self.identifiable_db
+        own = self.mismatch(self.level_course(source, times), source_track, times)
+        return 0.0 if own is None else own
 
     def rivals(self, group, start, end):
         return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.5]
 
+    def distinct(self, start, end, source, own, track):
+        times = np.arange(start, end + 1e-9, 0.1)
+        other = self.mismatch(self.level_course(source, times), track, times)
+        return other is None or other >= own + self.identifiable_db
+
     def source_identifiable(self, group, start, end, source, source_track):
         if self.identifiable_db <= 0:
             return True
-        return all(self.courses_differ(source, tr, start, end)
-                   for tr in self.rivals(group, start, end) if tr is not source_track)
+        own = self.own_mismatch(start, end, source, source_track)
+        return all(self.distinct(start, end, source, own, tr) for tr in self.rivals(group, start, end) if tr is not source_track)
 
     def keeps_identifiable(self, new_track, pending=()):
         """Whether adding new_track leaves the planned events (and `pending` ones) identifiable."""
@@ -345,9 +362,11 @@ class SceneBuilder:
             return True
         for ev in list(self.events) + list(pending):
             g, start, end = ev["group"], ev["start"], ev["end"]
-            if new_track.label not in COMPATIBLE[g] or not new_track.present_at(end, self.frame_tol):
+            if new_track.label not in COMPATIBLE[g] or not new_track.present_at(end, self.frame_tol) or \
+                    new_track.coverage(start, end) < 0.5:
                 continue
-            if new_track.coverage(start, end) >= 0.5 and not self.courses_differ(ev["source"], new_track, start, end):
+            own = self.own_mismatch(start, end, ev["source"], ev.get("track"))
+            if not self.distinct(start, end, ev["source"], own, new_track):
                 return False
         return True
 
@@ -400,7 +419,7 @@ class SceneBuilder:
             source, path = self.offscreen_source(group, start, end, audible)
             if source is None:
                 raise NoSource(f"{self.split}: no audible, identifiable off-screen place for a {group} event at {start:.2f}..{end:.2f} s")
-            pending = [{"group": group, "start": start, "end": end, "source": source}]
+            pending = [{"group": group, "start": start, "end": end, "source": source, "track": None}]
             # Make the off-screen decision non-trivial: usually something visible could have made it.
             if self.synthetic_allowed and not self.visible_compatible(group, end) and rng.random() < 0.7:
                 self.add_synthetic(new_label(), str(rng.choice(MOTIONS)), end, must_show=(start, end),
@@ -419,7 +438,7 @@ class SceneBuilder:
             if not others:
                 raise NoSource(f"{self.split}: no audible, identifiable visible source for a {group} event at {start:.2f}..{end:.2f} s")
             track = others[int(rng.integers(len(others)))]
-        pending = [{"group": group, "start": start, "end": end, "source": track.source}]
+        pending = [{"group": group, "start": start, "end": end, "source": track.source, "track": track}]
 
         def distractor_ok(tr):
             return self.keeps_identifiable(tr, pending)
