@@ -110,11 +110,15 @@ def to_torch(data, idx, audio_norm, object_norm):
     audio[~audio_mask] = 0
     objects[~object_mask] = 0
     return (torch.from_numpy(audio), torch.from_numpy(audio_mask), torch.from_numpy(objects), torch.from_numpy(object_mask),
-            torch.from_numpy(data["attr_target"][idx]), torch.from_numpy(data["emit_target"][idx]))
+            torch.from_numpy(data["attr_target"][idx]), torch.from_numpy(data["emit_target"][idx]),
+            torch.from_numpy(data["event_id"][idx]))
 
 
-def losses(model, batch, embedding_dropout=0.0, training=False):
-    audio, audio_mask, objects, object_mask, target, emit_target = batch
+def losses(model, batch, embedding_dropout=0.0, training=False, event_weight=0.0):
+    """Attribution loss (mean NLL per event token, plus event_weight x the NLL of each event's
+    mean P_attr over its tokens, which is what the evaluation takes the argmax of), emission BCE,
+    and P_attr."""
+    audio, audio_mask, objects, object_mask, target, emit_target, event_id = batch
     if training and embedding_dropout > 0:
         keep = (torch.rand(audio.shape[0], audio.shape[1], EMBEDDING) >= embedding_dropout).float() / (1 - embedding_dropout)
         audio = torch.cat([audio[..., :EMBEDDING] * keep, audio[..., EMBEDDING:]], dim=-1)
@@ -124,6 +128,21 @@ def losses(model, batch, embedding_dropout=0.0, training=False):
     slot = torch.where(target == -1, torch.full_like(target, no), target).clamp(min=0)
     picked = p_attr.gather(2, slot.unsqueeze(-1)).squeeze(-1)
     attr_loss = -(torch.log(picked + 1e-6) * valid).sum() / valid.sum().clamp(min=1)
+    if event_weight > 0:
+        event_nll, events = 0.0, 0
+        for e in range(int(event_id.max().item()) + 1):
+            toks = (valid & (event_id == e)).float()  # [B, La]
+            count = toks.sum(dim=1)
+            has = count > 0
+            if not has.any():
+                continue
+            mean_p = (p_attr * toks.unsqueeze(-1)).sum(dim=1) / count.clamp(min=1).unsqueeze(-1)  # [B, No + 1]
+            first = toks.argmax(dim=1)  # a token of the event: its target is the event's
+            event_slot = slot.gather(1, first.unsqueeze(1)).squeeze(1)
+            nll = -torch.log(mean_p.gather(1, event_slot.unsqueeze(1)).squeeze(1) + 1e-6)
+            event_nll = event_nll + (nll * has).sum()
+            events += int(has.sum().item())
+        attr_loss = attr_loss + event_weight * event_nll / max(events, 1)
     emit_valid = object_mask & audio_mask.any(dim=1, keepdim=True)
     bce = nn.functional.binary_cross_entropy_with_logits(logits, emit_target, reduction="none").mean(dim=-1)
     emit_loss = (bce * emit_valid).sum() / emit_valid.sum().clamp(min=1)
@@ -280,6 +299,7 @@ def main():
     ap.add_argument("--embedding-dropout", type=float, default=0.5,
                     help="drop YAMNet embedding features while training: test sounds are other recordings")
     ap.add_argument("--hidden-dropout", type=float, default=0.1)
+    ap.add_argument("--event-weight", type=float, default=1.0, help="weight of the per-event attribution loss")
     ap.add_argument("--val-share", type=float, default=0.15)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1,
@@ -321,7 +341,8 @@ def main():
         attr_sum = emit_sum = 0.0
         for i in range(0, len(order), args.batch):
             rows = np.sort(order[i:i + args.batch])
-            attr_loss, emit_loss, _ = losses(model, to_torch(data, rows, audio_norm, object_norm), args.embedding_dropout, True)
+            attr_loss, emit_loss, _ = losses(model, to_torch(data, rows, audio_norm, object_norm), args.embedding_dropout, True,
+                                             args.event_weight)
             loss = attr_loss + args.emit_weight * emit_loss
             opt.zero_grad()
             loss.backward()
