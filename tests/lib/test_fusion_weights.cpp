@@ -34,6 +34,9 @@ TEST(FusionWeights, CommittedModelReproducesTheTrainersOutputs) {
     const auto check = load_safetensors(kModels + "fusion_check.safetensors");
     const auto G = static_cast<std::int64_t>(config.groups.size());
     int queries = 0;
+    // Not a degenerate check: some stored token's attribution is spread (its largest value < 0.95),
+    // so agreement means more than both sides saying "certainly this one".
+    float least_peak = 1.f;
     for (; check.tensors.count(query_prefix(queries) + "audio"); ++queries) {
         const std::string q = query_prefix(queries);
         const auto& audio = check.require(q + "audio");
@@ -65,15 +68,13 @@ TEST(FusionWeights, CommittedModelReproducesTheTrainersOutputs) {
         for (std::size_t i = 0; i < want_emit.size(); ++i) emit_err = std::max(emit_err, std::abs(double(got.emission[i]) - want_emit[i]));
         EXPECT_LE(attr_err, 1e-4) << q << " La " << La << " No " << No;
         EXPECT_LE(emit_err, 1e-4) << q << " La " << La << " No " << No;
-        // Not a degenerate check: some token's attribution is spread (its largest value < 0.95).
-        float least_peak = 1.f;
         for (std::int64_t i = 0; i < La; ++i) {
             const auto row = want_attr.begin() + i * (No + 1);
             least_peak = std::min(least_peak, *std::max_element(row, row + No + 1));
         }
-        EXPECT_LT(least_peak, 0.95f) << q;
     }
     EXPECT_GE(queries, 1);
+    EXPECT_LT(least_peak, 0.95f) << "every stored attribution row is nearly one-hot";
 }
 
 }  // namespace
