@@ -31,8 +31,19 @@ enum WorkspaceSlot : std::size_t {
     slot_causal,
     slot_scratchpad,
     slot_k_packed,
-    slot_v_packed
+    slot_v_packed,
+    slot_shift,
+    slot_row_sums
 };
+
+// Fused path (see Attention::forward): exp(s - shift) must stay finite for every score s, and a
+// row's sum must stay clear of underflow. The shift sits this far below the Cauchy-Schwarz bound
+// of the scores, so exp(s - shift) <= e^40 (sums of up to 1e20 keys stay finite in f32 and
+// bf16), and a row is accepted when its sum is at least kMinRowSum (e^-46); otherwise the tile
+// is recomputed exactly. A row therefore falls back only when its largest score is more than
+// 86 below the bound, i.e. when the query is nearly orthogonal to every key and both are long.
+constexpr float kShiftHeadroom = 40.f;
+constexpr float kMinRowSum = 1e-20f;
 
 std::size_t default_tile_bytes() {
     if (const char* env = std::getenv("XMODAL_ATTENTION_TILE_BYTES"); env && *env)  // tuning knob
@@ -71,13 +82,59 @@ void* offset_ptr(const void* base, std::int64_t offset_elems, std::size_t elem_s
     return const_cast<char*>(static_cast<const char*>(base) + offset_elems * static_cast<std::int64_t>(elem_size));
 }
 
+float element_as_f32(const void* p, DataType type) {
+    if (type == DataType::bf16)
+        return std::bit_cast<float>(static_cast<std::uint32_t>(*static_cast<const std::uint16_t*>(p)) << 16);
+    return *static_cast<const float*>(p);
+}
+
+// Largest Euclidean norm among the rows x[b0:b0+nb, h0:h0+nh, r0:r0+nr, :] of a (B,H,L,D) tensor
+// in the compute type: with the keys' it bounds every score of a tile (Cauchy-Schwarz).
+float max_row_norm(const Tensor& x, std::int64_t b0, std::int64_t nb, std::int64_t h0, std::int64_t nh,
+                   std::int64_t r0, std::int64_t nr) {
+    const auto& st = x.strides();
+    const std::size_t esize = dtype_size(x.dtype());
+    const std::int64_t D = x.dim(3);
+    float largest = 0.f;
+    for (std::int64_t b = b0; b < b0 + nb; ++b)
+        for (std::int64_t h = h0; h < h0 + nh; ++h)
+            for (std::int64_t r = r0; r < r0 + nr; ++r) {
+                const char* row = static_cast<const char*>(x.data()) +
+                                  static_cast<std::int64_t>(esize) * (b * st[0] + h * st[1] + r * st[2]);
+                float sum = 0.f;
+                if (st[3] == 1 && x.dtype() == DataType::f32) {  // the usual layouts: vectorised
+                    const auto* values = reinterpret_cast<const float*>(row);
+#pragma omp simd reduction(+ : sum)
+                    for (std::int64_t d = 0; d < D; ++d) sum += values[d] * values[d];
+                } else if (st[3] == 1 && x.dtype() == DataType::bf16) {
+                    const auto* bits = reinterpret_cast<const std::uint16_t*>(row);
+#pragma omp simd reduction(+ : sum)
+                    for (std::int64_t d = 0; d < D; ++d) {
+                        float value = std::bit_cast<float>(static_cast<std::uint32_t>(bits[d]) << 16);
+                        sum += value * value;
+                    }
+                } else {
+                    for (std::int64_t d = 0; d < D; ++d) {
+                        float value = element_as_f32(row + static_cast<std::int64_t>(esize) * d * st[3], x.dtype());
+                        sum += value * value;
+                    }
+                }
+                largest = std::max(largest, sum);
+            }
+    return std::sqrt(largest);
+}
+
 }  // namespace
 
 struct Attention::TilePrimitives {
     std::array<std::int64_t, 3> tile;                 // batches, heads, rows
     std::vector<std::int64_t> call_signature;         // shapes, strides, types, masks, scale of the call
     CachedPrimitive qk, softmax, to_lowp, pv, pack_k, pack_v;
-    md_t q_md, kt_md, s_md, p_md, v_md, o_md, key_mask_md, causal_md;
+    // Fused path: Q·Kᵀ with exp in its epilogue, a row-sum reduction, P·V divided by the sums.
+    bool fused = false;
+    CachedPrimitive qk_exp, row_sum, pv_normalised;
+    md_t q_md, kt_md, s_md, p_md, v_md, o_md, key_mask_md, causal_md, shift_md, sums_md;
+    md_t pv_p_md;  // P as P·V reads it: p_md, or p_md with a leading unit batch dim (see tile_primitives)
     md_t kt_packed_md, v_packed_md;  // layouts oneDNN chose for Kᵀ and V (format_tag::any)
     bool lowp_probs = false;  // P is stored in bf16 for the P·V matmul
     bool has_reorder = false;
@@ -85,8 +142,9 @@ struct Attention::TilePrimitives {
 
     // Memory objects bound to the primitives' arguments; forward() only moves their data handles.
     struct Bound {
-        dnnl::memory q, k_plain, k_packed, scores, probs, v_plain, v_packed, out, key_mask, causal, scratchpad;
+        dnnl::memory q, k_plain, k_packed, scores, probs, probs_pv, v_plain, v_packed, out, key_mask, causal, scratchpad, shift, sums;
         std::unordered_map<int, dnnl::memory> qk_args, softmax_args, to_lowp_args, pv_args, pack_k_args, pack_v_args;
+        std::unordered_map<int, dnnl::memory> qk_exp_args, row_sum_args, pv_normalised_args;
     } bound;
 
     void bind(const dnnl::engine& eng, bool key_mask, bool causal, bool probs_requested) {
@@ -97,6 +155,7 @@ struct Attention::TilePrimitives {
         b.k_packed = unbound(kt_packed_md);
         b.scores = unbound(s_md);
         b.probs = unbound(p_md);
+        b.probs_pv = unbound(pv_p_md);
         b.v_plain = unbound(v_md);
         b.v_packed = unbound(v_packed_md);
         b.out = unbound(o_md);
@@ -115,9 +174,19 @@ struct Attention::TilePrimitives {
         const dnnl::memory& softmax_dst = (lowp_probs && !probs_requested) ? b.probs : b.scores;
         b.softmax_args = {{DNNL_ARG_SRC, b.scores}, {DNNL_ARG_DST, softmax_dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
         b.to_lowp_args = {{DNNL_ARG_FROM, b.scores}, {DNNL_ARG_TO, b.probs}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
-        b.pv_args = {{DNNL_ARG_SRC, b.probs}, {DNNL_ARG_WEIGHTS, b.v_packed}, {DNNL_ARG_DST, b.out}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.pv_args = {{DNNL_ARG_SRC, b.probs_pv}, {DNNL_ARG_WEIGHTS, b.v_packed}, {DNNL_ARG_DST, b.out}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
         b.pack_k_args = {{DNNL_ARG_FROM, b.k_plain}, {DNNL_ARG_TO, b.k_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
         b.pack_v_args = {{DNNL_ARG_FROM, b.v_plain}, {DNNL_ARG_TO, b.v_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        if (!fused) return;
+        // Same post-op numbering as qk, plus the shift after the masks.
+        b.shift = unbound(shift_md);
+        b.sums = unbound(sums_md);
+        b.qk_exp_args = b.qk_args;
+        b.qk_exp_args[DNNL_ARG_DST] = b.probs;
+        b.qk_exp_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op) | DNNL_ARG_SRC_1] = b.shift;
+        b.row_sum_args = {{DNNL_ARG_SRC, b.probs_pv}, {DNNL_ARG_DST, b.sums}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        b.pv_normalised_args = b.pv_args;
+        b.pv_normalised_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = b.sums;
     }
 };
 
@@ -125,7 +194,8 @@ Attention::Attention(std::shared_ptr<Device> device, DataType compute)
     : device_(std::move(device)),
       compute_(resolve_compute_type(*device_, compute, "attention")),
       stream_(device_->engine()),
-      tile_bytes_(default_tile_bytes()) {}
+      tile_bytes_(default_tile_bytes()),
+      fused_softmax_(compute_ != DataType::f32) {}
 
 Attention::~Attention() = default;
 
@@ -190,33 +260,96 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     tp->p_md = tp->lowp_probs ? make_md(tr, Lkv, {th * tr * Lkv, tr * Lkv, Lkv, 1}, cdt) : tp->s_md;
     tp->v_md = make_md(Lkv, Dv, {vs[0], vs[1], vs[2], vs[3]}, cdt);
     tp->o_md = make_md(tr, Dv, {os[0], os[1], os[2], os[3]}, to_dnnl(out.dtype()));
+    tp->pv_p_md = tp->p_md;
+    // The fused softmax runs on one-head tiles: there oneDNN's brgemm takes the per-row division
+    // (on multi-head tiles it falls to the reference matmul). Small problems, which run as one
+    // multi-head tile, are dominated by dispatch, not by the softmax. (No reduction over a single key.)
+    tp->fused = fused_softmax_ && probs == nullptr && two_d && Lkv > 1;
+    if (tp->fused) {
+        // oneDNN 2.6's brgemm matmul takes a per-row (M×1) binary post-op only as the middle dim of
+        // a 3-D problem (2-D falls to its reference kernel), so the fused P·V of a one-head tile
+        // runs as a (1, rows, Dv) problem; V then stays plain and the kernel blocks it itself.
+        tp->pv_p_md = view_md({1, tr, Lkv}, {tr * Lkv, Lkv, 1}, tp->lowp_probs ? cdt : dt::f32);
+        tp->v_md = view_md({1, Lkv, Dv}, {Lkv * vs[2], vs[2], vs[3]}, cdt);
+        tp->o_md = view_md({1, tr, Dv}, {tr * os[2], os[2], os[3]}, to_dnnl(out.dtype()));
+        tp->sums_md = md_t({1, tr, 1}, dt::f32, dims{tr, 1, 1});
+        tp->shift_md = md_t({1, 1}, dt::f32, dims{1, 1});
+    }
     tp->key_mask_md = two_d ? md_t({1, Lkv}, dt::f32, dims{Lkv, 1}) : md_t({tb, 1, 1, Lkv}, dt::f32, dims{Lkv, Lkv, Lkv, 1});
     tp->causal_md = two_d ? md_t({tr, Lkv}, dt::f32, dims{Lkv, 1})
                           : view_md({1, 1, tr, Lkv}, {Lq * Lkv, Lq * Lkv, Lkv, 1}, dt::f32);  // broadcast over tile
     const int row_axis = two_d ? 1 : 3;
 
-    std::ostringstream key;
-    key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(tp->kt_md) << '|' << key_of(tp->s_md)
-        << "|scale=" << std::bit_cast<std::uint32_t>(scale)  // exact bits: the scale is baked into the primitive
-        << "|mask=" << key_mask << causal;
     auto& cache = device_->primitives();
-    tp->qk = cache.get(key.str(), [&] {
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        attr.set_output_scales(0, {scale});  // softmax input is scale·(Q·Kᵀ) + mask
-        dnnl::post_ops ops;
-        if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->key_mask_md);
-        if (causal) ops.append_binary(dnnl::algorithm::binary_add, tp->causal_md);
-        attr.set_post_ops(ops);
-        dnnl::matmul::primitive_desc pd({tp->q_md, any_md(Dh, Lkv), tp->s_md}, attr, eng);
-        auto c = make_cached<dnnl::matmul>(pd);
-        c.weights_desc = pd.weights_desc();
-        return c;
-    });
-    tp->kt_packed_md = tp->qk.weights_desc;
-
     dnnl::primitive_attr plain;
     plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    // Weight layouts: chosen by oneDNN (format_tag::any) for the primitives of the path that runs
+    // normally, and imposed on the other so both read the same packed K and V.
+    const md_t kt_any = any_md(Dh, Lkv);
+    const md_t v_any = tp->v_md.dims().size() == 3 ? md_t({1, Lkv, Dv}, cdt, dnnl::memory::format_tag::any) : any_md(Lkv, Dv);
+
+    // scale·(Q·Kᵀ) + masks, then, on the fused path, - shift and exp: the softmax numerators.
+    auto make_qk = [&](const md_t& dst, const md_t& weights, bool exp_epilogue) {
+        std::ostringstream key;
+        key << "attention.qk|" << key_of(tp->q_md) << '|' << key_of(weights) << '|' << key_of(dst)
+            << "|scale=" << std::bit_cast<std::uint32_t>(scale)  // exact bits: the scale is baked into the primitive
+            << "|mask=" << key_mask << causal << "|exp=" << exp_epilogue;
+        return cache.get(key.str(), [&] {
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            attr.set_output_scales(0, {scale});
+            dnnl::post_ops ops;
+            if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->key_mask_md);
+            if (causal) ops.append_binary(dnnl::algorithm::binary_add, tp->causal_md);
+            if (exp_epilogue) {
+                ops.append_binary(dnnl::algorithm::binary_sub, tp->shift_md);
+                ops.append_eltwise(1.f, dnnl::algorithm::eltwise_exp, 0.f, 0.f);
+            }
+            attr.set_post_ops(ops);
+            dnnl::matmul::primitive_desc pd({tp->q_md, weights, dst}, attr, eng);
+            auto c = make_cached<dnnl::matmul>(pd);
+            c.weights_desc = pd.weights_desc();
+            return c;
+        });
+    };
+    // P·V, on the fused path divided row by row by the numerators' sums.
+    auto make_pv = [&](const md_t& weights, bool divide) {
+        return cache.get("attention.pv|" + key_of(tp->pv_p_md) + '|' + key_of(weights) + '|' + key_of(tp->o_md) +
+                             "|divide=" + std::to_string(divide),
+                         [&] {
+                             dnnl::primitive_attr attr;
+                             attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+                             if (divide) {
+                                 dnnl::post_ops ops;
+                                 ops.append_binary(dnnl::algorithm::binary_div, tp->sums_md);
+                                 attr.set_post_ops(ops);
+                             }
+                             dnnl::matmul::primitive_desc pd({tp->pv_p_md, weights, tp->o_md}, attr, eng);
+                             auto c = make_cached<dnnl::matmul>(pd);
+                             c.weights_desc = pd.weights_desc();
+                             return c;
+                         });
+    };
+    if (tp->fused) {
+        tp->qk_exp = make_qk(tp->p_md, kt_any, true);
+        tp->kt_packed_md = tp->qk_exp.weights_desc;
+        tp->pv_normalised = make_pv(v_any, true);
+        tp->v_packed_md = tp->pv_normalised.weights_desc;
+        tp->row_sum = cache.get("attention.rowsum|" + key_of(tp->pv_p_md) + '|' + key_of(tp->sums_md), [&] {
+            dnnl::reduction::primitive_desc pd({dnnl::algorithm::reduction_sum, tp->pv_p_md, tp->sums_md, 0.f, 0.f}, plain,
+                                               eng);
+            return make_cached<dnnl::reduction>(pd);
+        });
+        // The exact path below is the fallback for tiles whose rows underflow.
+        tp->qk = make_qk(tp->s_md, tp->kt_packed_md, false);
+        tp->pv = make_pv(tp->v_packed_md, false);
+    } else {
+        tp->qk = make_qk(tp->s_md, kt_any, false);
+        tp->kt_packed_md = tp->qk.weights_desc;
+        tp->pv = make_pv(v_any, false);
+        tp->v_packed_md = tp->pv.weights_desc;
+    }
+
     // With probs requested the f32 weights are kept and converted separately for P·V.
     const md_t& softmax_dst = (tp->lowp_probs && !probs) ? tp->p_md : tp->s_md;
     tp->softmax = cache.get("attention.softmax|" + key_of(tp->s_md) + '|' + key_of(softmax_dst), [&] {
@@ -233,19 +366,14 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     };
     tp->has_reorder = tp->lowp_probs && probs;
     if (tp->has_reorder) tp->to_lowp = reorder_to(tp->s_md, tp->p_md);
-    tp->pv = cache.get("attention.pv|" + key_of(tp->p_md) + '|' + key_of(tp->v_md) + '|' + key_of(tp->o_md), [&] {
-        dnnl::matmul::primitive_desc pd({tp->p_md, any_md(Lkv, Dv), tp->o_md}, plain, eng);
-        auto c = make_cached<dnnl::matmul>(pd);
-        c.weights_desc = pd.weights_desc();
-        return c;
-    });
-    tp->v_packed_md = tp->pv.weights_desc;
     // K and V are packed once per (batch, head) group into the layouts above; every row tile of
     // the group reuses them (AMX/brgemm kernels would otherwise repack them inside each call).
     tp->pack_k = reorder_to(tp->kt_md, tp->kt_packed_md);
     tp->pack_v = reorder_to(tp->v_md, tp->v_packed_md);
     tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes, tp->to_lowp.scratchpad_bytes,
-                                     tp->pv.scratchpad_bytes, tp->pack_k.scratchpad_bytes, tp->pack_v.scratchpad_bytes});
+                                     tp->pv.scratchpad_bytes, tp->pack_k.scratchpad_bytes, tp->pack_v.scratchpad_bytes,
+                                     tp->qk_exp.scratchpad_bytes, tp->row_sum.scratchpad_bytes,
+                                     tp->pv_normalised.scratchpad_bytes});
     tp->bind(eng, key_mask, causal, probs != nullptr);
     tiles_.push_back(std::move(tp));
     return *tiles_.back();
@@ -288,7 +416,7 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     prepare_masks(masks, B, Lq, Lkv);
     // Everything besides the tile shape that the tile primitives depend on, computed once per call.
     call_signature_.assign({Lq, Lkv, Dh, Dv, masks.key_padding != nullptr, masks.causal, probs != nullptr,
-                            static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale)});
+                            static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale), fused_softmax_});
     for (const Tensor* t : {&q, &k, &v, &out})
         call_signature_.insert(call_signature_.end(), t->strides().begin(), t->strides().end());
 
@@ -314,6 +442,7 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     const bool key_mask = masks.key_padding != nullptr;
 
     packed_k_ = packed_v_ = {};  // inputs change between calls: pack afresh
+    key_norm_group_ = {-1, -1, -1, -1};
     for (std::int64_t b0 = 0; b0 < B; b0 += tb) {
         for (std::int64_t h0 = 0; h0 < H; h0 += th) {
             for (std::int64_t r0 = 0; r0 < Lq; r0 += tr) {
@@ -347,9 +476,38 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 m.q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
                 m.scores.set_data_handle(scores);
                 m.probs.set_data_handle(lowp);
+                m.probs_pv.set_data_handle(lowp);
                 m.out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
                 if (key_mask) m.key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
                 if (masks.causal) m.causal.set_data_handle(offset_ptr(workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float)));
+                if (tp.fused) {
+                    // Numerators exp(s - shift) straight from the Q·Kᵀ epilogue, their row sums,
+                    // then P·V divided by the sums: the softmax without its three passes over the
+                    // scores (oneDNN 2.6's softmax primitive costs as much as half a matmul here).
+                    if (key_norm_group_ != std::array{b0, cb, h0, ch}) {
+                        key_norm_ = max_row_norm(k, b0, cb, h0, ch, 0, Lkv);
+                        key_norm_group_ = {b0, cb, h0, ch};
+                    }
+                    auto* shift = static_cast<float*>(workspace_.get(slot_shift, sizeof(float)));
+                    *shift = std::abs(scale) * max_row_norm(q, b0, cb, h0, ch, r0, cr) * key_norm_ - kShiftHeadroom;
+                    const auto rows = static_cast<std::size_t>(cb * ch * cr);
+                    auto* sums = static_cast<float*>(workspace_.get(slot_row_sums, sizeof(float) * rows));
+                    m.shift.set_data_handle(shift);
+                    m.sums.set_data_handle(sums);
+                    tp.qk_exp.primitive.execute(stream_, m.qk_exp_args);
+                    tp.row_sum.primitive.execute(stream_, m.row_sum_args);
+                    stream_.wait();
+                    bool representable = true;
+                    for (std::size_t r = 0; r < rows; ++r) representable &= sums[r] >= kMinRowSum && std::isfinite(sums[r]);
+                    if (representable) {
+                        tp.pv_normalised.primitive.execute(stream_, m.pv_normalised_args);
+                        ++path_counts_.fused_tiles;
+                        continue;
+                    }
+                    ++path_counts_.fallback_tiles;  // recomputed exactly below
+                } else {
+                    ++path_counts_.exact_tiles;
+                }
                 tp.qk.primitive.execute(stream_, m.qk_args);
                 tp.softmax.primitive.execute(stream_, m.softmax_args);
                 if (tp.has_reorder) tp.to_lowp.primitive.execute(stream_, m.to_lowp_args);

@@ -2,12 +2,14 @@
 //
 // Batch and heads are matmul batch dimensions. Q·Kᵀ and P·V are oneDNN matmul primitives (the
 // scale is the Q·Kᵀ primitive's output scale, masks are its binary-add post-ops) and the softmax is
-// oneDNN's softmax_v2. On CPU the work is tiled so that one tile's score block stays in L2 between
-// the three primitives: a tile is a 4-D sub-block (batches × heads × query rows) of the problem, so
+// computed by oneDNN: exp in the Q·Kᵀ primitive's epilogue and normalisation in P·V's (see
+// set_fused_softmax), or oneDNN's softmax_v2 primitive where the weights are requested. On CPU
+// the work is tiled so that one tile's score block stays in L2 between the primitives: a tile is a 4-D sub-block (batches × heads × query rows) of the problem, so
 // small problems run as a single tile and large ones (long sequences) as row blocks of one head.
 // All primitives are cached per tile shape; scratch memory is reused across calls.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -57,6 +59,21 @@ public:
     void set_tile_bytes(std::size_t bytes) { tile_bytes_ = bytes; }
     std::size_t tile_bytes() const { return tile_bytes_; }
 
+    // Softmax on the fused path: the Q·Kᵀ primitive's epilogue computes exp(s - shift) with a
+    // per-tile shift from the Cauchy-Schwarz bound of the scores, a reduction sums the rows and
+    // the P·V primitive divides by the sums. Only one-head row tiles (long sequences) take it; a
+    // tile whose rows would underflow (a query nearly orthogonal to every key, both long) is
+    // recomputed with oneDNN's softmax primitive, which also serves calls that request the
+    // weights. Default: on for bf16, where it saves 18 % of a tile (the softmax primitive costs
+    // more than both AMX matmuls); off for f32, where exp in the epilogue plus the reduction cost
+    // as much as the primitive (docs/PERFORMANCE.md).
+    void set_fused_softmax(bool on) { fused_softmax_ = on; }
+    bool fused_softmax() const { return fused_softmax_; }
+    struct PathCounts {
+        std::uint64_t fused_tiles = 0, exact_tiles = 0, fallback_tiles = 0;
+    };
+    PathCounts path_counts() const { return path_counts_; }
+
     // The tile shape (batches, heads, rows) the last forward used.
     struct Tile {
         std::int64_t batches, heads, rows;
@@ -75,6 +92,10 @@ private:
     dnnl::stream stream_;
     std::size_t tile_bytes_;
     Tile last_tile_{0, 0, 0};
+    bool fused_softmax_;
+    PathCounts path_counts_;
+    std::array<std::int64_t, 4> key_norm_group_{-1, -1, -1, -1};  // (b0, batches, h0, heads) of key_norm_
+    float key_norm_ = 0.f;
     Workspace workspace_;
     std::vector<std::unique_ptr<TilePrimitives>> tiles_;  // small: one per tile shape seen
     std::vector<std::int64_t> call_signature_;            // of the current forward() call

@@ -80,16 +80,29 @@ TEST_P(AttentionVsReference, MatchesNaiveDoublePrecision) {
     }
 
     const double tolerance = dtype == DataType::f32 ? 1e-4 : 2e-2;
-    // Without and with the attention weights requested: two different code paths.
-    attention.forward(q, k, v, out, masks);
-    auto err = compare(out.to_f32(), want);
-    RecordProperty("max_abs_error", std::to_string(err.max_abs));
-    RecordProperty("max_rel_error", std::to_string(err.relative()));
-    std::printf("    %s %s: max abs error %.3g, relative %.3g (tile %lldx%lldx%lld)\n", c.name,
-                std::string(dtype_name(dtype)).c_str(), err.max_abs, err.relative(),
-                static_cast<long long>(attention.last_tile().batches), static_cast<long long>(attention.last_tile().heads),
-                static_cast<long long>(attention.last_tile().rows));
-    EXPECT_LE(err.relative(), tolerance);
+    // Without the weights requested, on each softmax path (fused: one-head row tiles only), then
+    // with the weights requested: three different code paths.
+    for (bool fused : {false, true}) {
+        attention.set_fused_softmax(fused);
+        const auto before = attention.path_counts();
+        attention.forward(q, k, v, out, masks);
+        auto err = compare(out.to_f32(), want);
+        RecordProperty(fused ? "fused_max_rel_error" : "max_rel_error", std::to_string(err.relative()));
+        const bool one_head_tiles = attention.last_tile().heads == 1 && attention.last_tile().batches == 1;
+        std::printf("    %s %s, %s softmax: max abs error %.3g, relative %.3g (tile %lldx%lldx%lld)\n", c.name,
+                    std::string(dtype_name(dtype)).c_str(), fused && one_head_tiles && s.Lkv > 1 ? "fused" : "primitive",
+                    err.max_abs, err.relative(), static_cast<long long>(attention.last_tile().batches),
+                    static_cast<long long>(attention.last_tile().heads), static_cast<long long>(attention.last_tile().rows));
+        EXPECT_LE(err.relative(), tolerance);
+        const auto after = attention.path_counts();
+        EXPECT_EQ(after.fallback_tiles, before.fallback_tiles) << "ordinary scores fell back";
+        if (fused && one_head_tiles && s.Lkv > 1) {
+            EXPECT_GT(after.fused_tiles, before.fused_tiles) << "the fused softmax did not run";
+        }
+        if (!fused) {
+            EXPECT_EQ(after.fused_tiles, before.fused_tiles);
+        }
+    }
 
     attention.forward(q, k, v, out, masks, &probs);
     EXPECT_LE(compare(out.to_f32(), want).relative(), tolerance);
@@ -142,6 +155,36 @@ TEST(Attention, TilingCoversRowBlocksHeadsAndBatches) {
     attention.set_tile_bytes(1 << 30);  // everything at once
     attention.forward(q, k, v, out);
     EXPECT_EQ(attention.last_tile().batches, s.B);
+}
+
+TEST(Attention, FusedSoftmaxRecomputesRowsThatWouldUnderflow) {
+    // Long queries along d0, long keys along d1: the scores stay within ±2 but the Cauchy-Schwarz
+    // bound the fused path shifts by is 20000, so exp would underflow to 0 for whole rows.
+    // Those tiles must be recomputed exactly, and rows that do not underflow stay on the fast path.
+    auto device = Device::open("cpu");
+    for (DataType dtype : {DataType::f32, DataType::bf16}) {
+        if (dtype == DataType::bf16 && !device->native_bf16()) continue;
+        const AttentionShape s{1, 1, 32, 40, 16, 16};
+        auto qv = random_values(static_cast<std::size_t>(s.Lq * s.Dh), 11, -0.01f, 0.01f);
+        auto kv = random_values(static_cast<std::size_t>(s.Lkv * s.Dh), 12, -0.01f, 0.01f);
+        auto vv = random_values(static_cast<std::size_t>(s.Lkv * s.Dv), 13);
+        for (std::int64_t i = 0; i < 16; ++i) qv[static_cast<std::size_t>(i * s.Dh)] = 200.f;   // rows 0-15: long queries along d0
+        for (std::int64_t j = 0; j < s.Lkv; ++j) kv[static_cast<std::size_t>(j * s.Dh + 1)] = 400.f;  // keys along d1
+        const double scale = 1.0 / std::sqrt(static_cast<double>(s.Dh));
+        auto want = reference_attention(s, qv, kv, vv, {}, false, scale);
+        auto q = Tensor::empty(device, {1, 1, s.Lq, s.Dh}, dtype), k = Tensor::empty(device, {1, 1, s.Lkv, s.Dh}, dtype);
+        auto v = Tensor::empty(device, {1, 1, s.Lkv, s.Dv}, dtype), out = Tensor::empty(device, {1, 1, s.Lq, s.Dv}, DataType::f32);
+        q.copy_from_f32(qv);
+        k.copy_from_f32(kv);
+        v.copy_from_f32(vv);
+        Attention attention(device, dtype);
+        attention.set_fused_softmax(true);
+        attention.set_tile_bytes(16 * s.Lkv * 4);  // two row tiles: the long queries, then the short ones
+        attention.forward(q, k, v, out);
+        EXPECT_EQ(attention.path_counts().fallback_tiles, 1u) << dtype_name(dtype);
+        EXPECT_EQ(attention.path_counts().fused_tiles, 1u) << dtype_name(dtype);
+        EXPECT_LE(compare(out.to_f32(), want).relative(), dtype == DataType::f32 ? 1e-4 : 2e-2) << dtype_name(dtype);
+    }
 }
 
 TEST(Attention, HeadsMergedThroughStridedOutputView) {

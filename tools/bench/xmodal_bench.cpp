@@ -110,15 +110,20 @@ void bench_sdpa(const std::shared_ptr<Device>& device, DataType dt, SdpaShape s,
     const double flop = 4.0 * s.B * s.H * s.L * s.L * s.D;
     const std::string shape = "B=" + std::to_string(s.B) + ",H=" + std::to_string(s.H) + ",L=" + std::to_string(s.L) +
                               ",D=" + std::to_string(s.D);
-    Attention tiled(device, dt), untiled(device, dt);
+    Attention tiled(device, dt), untiled(device, dt), other_softmax(device, dt);
     untiled.set_tile_bytes(std::size_t{1} << 40);
-    for (auto [impl, op] : {std::pair{"xmodal", &tiled}, {"xmodal-untiled", &untiled}}) {
+    // The softmax variant the default does not take, for the side-by-side (see set_fused_softmax).
+    other_softmax.set_fused_softmax(!tiled.fused_softmax());
+    const char* other_name = tiled.fused_softmax() ? "xmodal-softmax-primitive" : "xmodal-fused-softmax";
+    for (auto [impl, op] : {std::pair{"xmodal", &tiled}, {other_name, &other_softmax}, {"xmodal-untiled", &untiled}}) {
         auto [ms, peak_ms] = interleaved_median_ms(reps, [&] { op->forward(q, k, v, out); }, [&] { peak.run(); });
         const double gflops = flop / (ms * 1e6), peak_gflops = peak.flop() / (peak_ms * 1e6);
         auto tile = op->last_tile();
         emit({{"op", "attention"}, {"impl", impl}, {"dtype", dtype_name(dt)}, {"shape", shape}, {"ms", ms},
               {"gflops", gflops}, {"peak_gflops", peak_gflops}, {"vs_matmul_peak", gflops / peak_gflops},
-              {"tile", std::to_string(tile.batches) + "x" + std::to_string(tile.heads) + "x" + std::to_string(tile.rows)}});
+              {"tile", std::to_string(tile.batches) + "x" + std::to_string(tile.heads) + "x" + std::to_string(tile.rows)},
+              {"fused_tiles", static_cast<double>(op->path_counts().fused_tiles)},
+              {"fallback_tiles", static_cast<double>(op->path_counts().fallback_tiles)}});
     }
     if (naive) {
         auto qv = q.to_f32(), kv = k.to_f32(), vv = v.to_f32();
