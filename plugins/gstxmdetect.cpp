@@ -9,7 +9,10 @@
 //    XmodalInferenceMeta marker saying whether it ran, so xmtrack can predict in between;
 //  - batch-size: frames to infer are held until batch-size of them have arrived (or EOS, a caps
 //    change, a flush), then run as one batch and pushed in order; the latency query adds the
-//    frames held.
+//    frames held;
+//  - nireq: batches in flight. With 2, the next batch is converted on the streaming thread while
+//    the model runs the current one on the compute thread (ObjectDetector::submit/collect), so
+//    preprocessing leaves the inference path; each batch is pushed when the next is submitted.
 #include "gstxmdetect.hpp"
 
 #include <gst/base/gstbasetransform.h>
@@ -43,11 +46,13 @@ enum Property {
     PROP_CLASSES,
     PROP_INFERENCE_INTERVAL,
     PROP_BATCH_SIZE,
+    PROP_NIREQ,
 };
 
 constexpr double default_threshold = 0.3;
 constexpr double default_nms_threshold = 0.45;
 constexpr int max_batch_size = 64;
+constexpr int max_nireq = 8;
 
 #define XM_DETECT_FORMATS "{ I420, NV12, RGB, BGR, RGBx, BGRx, RGBA, BGRA }"
 
@@ -75,6 +80,12 @@ struct Pending {
     bool infer;
 };
 
+// A batch handed to the detector (submitted) or, with nothing to infer, only waiting behind one.
+struct InFlight {
+    std::vector<Pending> frames;
+    bool submitted;
+};
+
 }  // namespace
 
 struct _GstXmDetect {
@@ -92,6 +103,7 @@ struct _GstXmDetect {
     gchar* classes;
     gint inference_interval;
     gint batch_size;
+    gint nireq;
 
     // Streaming state (streaming thread; created in start(), dropped in stop()).
     std::unique_ptr<xmodal::ObjectDetector>* detector;
@@ -100,7 +112,9 @@ struct _GstXmDetect {
     std::deque<Pending>* pending;   // in arrival order, waiting for the batch to fill
     std::deque<GstBuffer*>* ready;  // processed, waiting to be pushed
     int batch_count;                // frames in `pending` that need inference
-    int active_interval, active_batch;
+    std::deque<InFlight>* in_flight;  // nireq > 1: batches the detector holds, oldest first
+    int submitted_count;              // of them, those submitted to the detector
+    int active_interval, active_batch, active_nireq;
 };
 
 G_DEFINE_TYPE(GstXmDetect, gst_xm_detect, GST_TYPE_BASE_TRANSFORM)
@@ -122,14 +136,13 @@ xmodal::VideoFrameView view_of(GstVideoFrame& frame) {
     return view;
 }
 
-// Runs the detector on the pending frames that need it, attaches the metas, and moves every
-// pending frame to `ready` in arrival order.
-GstFlowReturn process_pending(GstXmDetect* self) {
-    std::vector<Pending> batch;
+// Maps the pending frames that need inference and hands their views to `use`; unmaps after.
+template <class Use>
+GstFlowReturn with_mapped_frames(GstXmDetect* self, const std::vector<Pending>& pending, Use use) {
     std::vector<GstVideoFrame> frames;
     std::vector<xmodal::VideoFrameView> views;
-    frames.reserve(self->pending->size());
-    for (const Pending& p : *self->pending)
+    frames.reserve(pending.size());
+    for (const Pending& p : pending)
         if (p.infer) {
             frames.emplace_back();
             if (!gst_video_frame_map(&frames.back(), &self->info, p.buffer, GST_MAP_READ)) {
@@ -142,21 +155,26 @@ GstFlowReturn process_pending(GstXmDetect* self) {
             }
             views.push_back(view_of(frames.back()));
         }
-    std::vector<std::vector<xmodal::Detection>> detections;
+    GstFlowReturn ret = GST_FLOW_OK;
     try {
-        if (!views.empty()) detections = (*self->detector)->detect(views);
+        if (!views.empty()) use(views);
     } catch (const std::exception& e) {
-        for (auto& f : frames) gst_video_frame_unmap(&f);
         GST_ELEMENT_ERROR(self, STREAM, FAILED, ("xmdetect: %s", e.what()), (nullptr));
-        return GST_FLOW_ERROR;
+        ret = GST_FLOW_ERROR;
     }
     for (auto& f : frames) gst_video_frame_unmap(&f);
+    return ret;
+}
 
+// Attaches the detections (one list per frame that was inferred) and the inference marker, and
+// moves the frames to `ready` in arrival order.
+void finish_frames(GstXmDetect* self, const std::vector<Pending>& pending,
+                   const std::vector<std::vector<xmodal::Detection>>& detections) {
     const std::string& model = (*self->detector)->model_path();
     const int width = GST_VIDEO_INFO_WIDTH(&self->info), height = GST_VIDEO_INFO_HEIGHT(&self->info);
     std::size_t next = 0;
-    for (const Pending& p : *self->pending) {
-        if (p.infer) {
+    for (const Pending& p : pending) {
+        if (p.infer && next < detections.size()) {
             for (const auto& d : detections[next])
                 xmodal::gst::add_object(p.buffer, width, height, d.label, d.label_id, d.confidence, d.x1, d.y1, d.x2, d.y2);
             GST_LOG_OBJECT(self, "frame %" GST_TIME_FORMAT ": %zu objects", GST_TIME_ARGS(GST_BUFFER_PTS(p.buffer)),
@@ -166,15 +184,75 @@ GstFlowReturn process_pending(GstXmDetect* self) {
         xmodal::gst::mark_inference(p.buffer, p.infer, model);
         self->ready->push_back(p.buffer);
     }
+}
+
+// Collects the oldest in-flight batch from the detector and moves its frames to `ready`.
+GstFlowReturn finish_oldest(GstXmDetect* self) {
+    InFlight batch = std::move(self->in_flight->front());
+    self->in_flight->pop_front();
+    std::vector<std::vector<xmodal::Detection>> detections;
+    GstFlowReturn ret = GST_FLOW_OK;
+    if (batch.submitted) {
+        --self->submitted_count;
+        try {
+            detections = (*self->detector)->collect();
+        } catch (const std::exception& e) {
+            GST_ELEMENT_ERROR(self, STREAM, FAILED, ("xmdetect: %s", e.what()), (nullptr));
+            ret = GST_FLOW_ERROR;
+        }
+    }
+    if (ret != GST_FLOW_OK) {
+        for (auto& p : batch.frames) gst_buffer_unref(p.buffer);
+        return ret;
+    }
+    finish_frames(self, batch.frames, detections);
+    return GST_FLOW_OK;
+}
+
+// Runs (nireq 1) or submits (nireq > 1) the pending frames that need inference. Frames whose
+// results are known move to `ready` in arrival order; with nireq > 1 that is every batch but
+// the newest nireq - 1.
+GstFlowReturn process_pending(GstXmDetect* self) {
+    std::vector<Pending> pending(self->pending->begin(), self->pending->end());
     self->pending->clear();
     self->batch_count = 0;
-    return GST_FLOW_OK;
+    if (self->active_nireq == 1) {
+        std::vector<std::vector<xmodal::Detection>> detections;
+        GstFlowReturn ret = with_mapped_frames(self, pending, [&](const std::vector<xmodal::VideoFrameView>& views) {
+            detections = (*self->detector)->detect(views);
+        });
+        if (ret != GST_FLOW_OK) {
+            for (auto& p : pending) gst_buffer_unref(p.buffer);
+            return ret;
+        }
+        finish_frames(self, pending, detections);
+        return GST_FLOW_OK;
+    }
+    bool submitted = false;
+    GstFlowReturn ret = with_mapped_frames(self, pending, [&](const std::vector<xmodal::VideoFrameView>& views) {
+        (*self->detector)->submit(views);
+        submitted = true;
+    });
+    if (ret != GST_FLOW_OK) {
+        for (auto& p : pending) gst_buffer_unref(p.buffer);
+        return ret;
+    }
+    self->in_flight->push_back({std::move(pending), submitted});
+    if (submitted) ++self->submitted_count;
+    // Keep nireq - 1 batches running or queued; frames with nothing to infer leave as soon as
+    // nothing is ahead of them.
+    while (ret == GST_FLOW_OK && !self->in_flight->empty() &&
+           (!self->in_flight->front().submitted || self->submitted_count >= self->active_nireq))
+        ret = finish_oldest(self);
+    return ret;
 }
 
 // Processes a partly filled batch and pushes everything (EOS, caps change).
 GstFlowReturn drain(GstXmDetect* self) {
     if (self->pending == nullptr) return GST_FLOW_OK;
     GstFlowReturn ret = self->pending->empty() ? GST_FLOW_OK : process_pending(self);
+    while (!self->in_flight->empty())
+        if (GstFlowReturn r = finish_oldest(self); ret == GST_FLOW_OK) ret = r;
     while (!self->ready->empty()) {
         GstBuffer* buffer = self->ready->front();
         self->ready->pop_front();
@@ -190,6 +268,21 @@ void drop_queued(GstXmDetect* self) {
     if (self->pending != nullptr) {
         for (auto& p : *self->pending) gst_buffer_unref(p.buffer);
         self->pending->clear();
+    }
+    if (self->in_flight != nullptr) {
+        // Submitted batches still run on the compute thread: wait for them, drop the results.
+        for (auto& batch : *self->in_flight) {
+            if (batch.submitted) {
+                try {
+                    (*self->detector)->collect();
+                } catch (const std::exception& e) {
+                    GST_DEBUG_OBJECT(self, "dropped batch failed: %s", e.what());
+                }
+            }
+            for (auto& p : batch.frames) gst_buffer_unref(p.buffer);
+        }
+        self->in_flight->clear();
+        self->submitted_count = 0;
     }
     if (self->ready != nullptr) {
         for (auto* b : *self->ready) gst_buffer_unref(b);
@@ -211,7 +304,7 @@ gboolean xm_detect_start(GstBaseTransform* trans) {
     options.nms_threshold = static_cast<float>(self->nms_threshold);
     options.class_agnostic_nms = self->class_agnostic_nms;
     options.classes = xmodal::split_label_list(self->classes ? self->classes : "");
-    const int interval = self->inference_interval, batch = self->batch_size;
+    const int interval = self->inference_interval, batch = self->batch_size, nireq = self->nireq;
     GST_OBJECT_UNLOCK(self);
 
     if (interval < 1) {
@@ -222,8 +315,13 @@ gboolean xm_detect_start(GstBaseTransform* trans) {
         GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("xmdetect: batch-size %d is out of range: expected 1..%d", batch, max_batch_size), (nullptr));
         return FALSE;
     }
+    if (nireq < 1 || nireq > max_nireq) {
+        GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("xmdetect: nireq %d is out of range: expected 1..%d", nireq, max_nireq), (nullptr));
+        return FALSE;
+    }
     try {
         auto detector = std::make_unique<xmodal::ObjectDetector>(options);
+        detector->set_max_in_flight(nireq);
         GST_INFO_OBJECT(self, "model %s (%s), %zu labels, input %dx%d%s", detector->model_path().c_str(),
                         detector->precision_name().c_str(), detector->info().labels.size(), detector->info().input.width,
                         detector->info().input.height, detector->batchable() ? "" : ", fixed batch 1");
@@ -241,9 +339,11 @@ gboolean xm_detect_start(GstBaseTransform* trans) {
     }
     self->pending = new std::deque<Pending>();
     self->ready = new std::deque<GstBuffer*>();
+    self->in_flight = new std::deque<InFlight>();
     self->batch_count = 0;
+    self->submitted_count = 0;
     self->frame_number = 0;
-    self->active_interval = interval, self->active_batch = batch;
+    self->active_interval = interval, self->active_batch = batch, self->active_nireq = nireq;
     return TRUE;
 }
 
@@ -252,6 +352,7 @@ gboolean xm_detect_stop(GstBaseTransform* trans) {
     drop_queued(self);
     delete self->pending, self->pending = nullptr;
     delete self->ready, self->ready = nullptr;
+    delete self->in_flight, self->in_flight = nullptr;
     delete self->detector, self->detector = nullptr;
     return TRUE;
 }
@@ -314,16 +415,17 @@ gboolean xm_detect_sink_event(GstBaseTransform* trans, GstEvent* event) {
     return GST_BASE_TRANSFORM_CLASS(gst_xm_detect_parent_class)->sink_event(trans, event);
 }
 
-// Held frames add to the latency: (batch-size - 1) frame durations.
+// Held frames add to the latency: (batch-size x nireq - 1) frames (x inference-interval).
 gboolean xm_detect_query(GstBaseTransform* trans, GstPadDirection direction, GstQuery* query) {
     auto* self = GST_XM_DETECT(trans);
     gboolean result = GST_BASE_TRANSFORM_CLASS(gst_xm_detect_parent_class)->query(trans, direction, query);
-    if (result && direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY && self->active_batch > 1 &&
+    if (result && direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY &&
+        self->active_batch * self->active_nireq > 1 &&
         GST_VIDEO_INFO_FPS_N(&self->info) > 0) {
         gboolean live;
         GstClockTime min_latency, max_latency;
         gst_query_parse_latency(query, &live, &min_latency, &max_latency);
-        const GstClockTime held = gst_util_uint64_scale_int(GST_SECOND * static_cast<guint64>(self->active_batch - 1) *
+        const GstClockTime held = gst_util_uint64_scale_int(GST_SECOND * static_cast<guint64>(self->active_batch * self->active_nireq - 1) *
                                                                 static_cast<guint64>(self->active_interval),
                                                             GST_VIDEO_INFO_FPS_D(&self->info), GST_VIDEO_INFO_FPS_N(&self->info));
         min_latency += held;
@@ -352,6 +454,7 @@ void xm_detect_set_property(GObject* object, guint id, const GValue* value, GPar
         case PROP_CLASSES: set_string(self->classes); break;
         case PROP_INFERENCE_INTERVAL: self->inference_interval = g_value_get_int(value); break;
         case PROP_BATCH_SIZE: self->batch_size = g_value_get_int(value); break;
+        case PROP_NIREQ: self->nireq = g_value_get_int(value); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
     }
     GST_OBJECT_UNLOCK(self);
@@ -372,6 +475,7 @@ void xm_detect_get_property(GObject* object, guint id, GValue* value, GParamSpec
         case PROP_CLASSES: g_value_set_string(value, self->classes); break;
         case PROP_INFERENCE_INTERVAL: g_value_set_int(value, self->inference_interval); break;
         case PROP_BATCH_SIZE: g_value_set_int(value, self->batch_size); break;
+        case PROP_NIREQ: g_value_set_int(value, self->nireq); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
     }
     GST_OBJECT_UNLOCK(self);
@@ -432,6 +536,11 @@ static void gst_xm_detect_class_init(GstXmDetectClass* klass) {
         g_param_spec_int("batch-size", "Batch size",
                          "Frames inferred together, 1..64; frames are held until the batch is full (adds latency)", G_MININT,
                          G_MAXINT, 1, flags));
+    g_object_class_install_property(gobject_class, PROP_NIREQ,
+        g_param_spec_int("nireq", "Inference requests",
+                         "Batches in flight, 1..8: with 2 or more the next batch is converted on the streaming thread "
+                         "while the model runs the current one, and frames leave one batch later (adds latency). "
+                         "Pays where a core is free beside the inference threads", G_MININT, G_MAXINT, 1, flags));
 
     gst_element_class_set_static_metadata(element_class, "xmodal object detector", "Filter/Analyzer/Video",
                                           "Detects objects with a model described by data (model-info JSON) and attaches "
@@ -459,5 +568,6 @@ static void gst_xm_detect_init(GstXmDetect* self) {
     self->class_agnostic_nms = TRUE;
     self->inference_interval = 1;
     self->batch_size = 1;
+    self->nireq = 1;
     gst_video_info_init(&self->info);
 }

@@ -3,6 +3,8 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -11,9 +13,8 @@ namespace xmodal {
 namespace {
 
 struct Job {
-    const std::function<void()>* work;
-    std::exception_ptr error;
-    bool done = false;
+    std::function<void()> work;
+    std::promise<void> done;
 };
 
 class ComputeThread {
@@ -23,16 +24,16 @@ public:
         thread_.detach();
     }
 
-    void run(const std::function<void()>& work) {
-        Job job{&work, nullptr, false};
+    std::future<void> post(std::function<void()> work) {
+        auto job = std::make_unique<Job>();
+        job->work = std::move(work);
+        std::future<void> done = job->done.get_future();
         {
             std::lock_guard lock(mutex_);
-            queue_.push_back(&job);
+            queue_.push_back(std::move(job));
         }
         wake_.notify_one();
-        std::unique_lock lock(mutex_);
-        finished_.wait(lock, [&] { return job.done; });
-        if (job.error) std::rethrow_exception(job.error);
+        return done;
     }
 
     bool is_current() const { return std::this_thread::get_id() == id_; }
@@ -40,29 +41,25 @@ public:
 private:
     void loop() {
         for (;;) {
-            Job* job;
+            std::unique_ptr<Job> job;
             {
                 std::unique_lock lock(mutex_);
                 wake_.wait(lock, [&] { return !queue_.empty(); });
-                job = queue_.front();
+                job = std::move(queue_.front());
                 queue_.pop_front();
             }
             try {
-                (*job->work)();
+                job->work();
+                job->done.set_value();
             } catch (...) {
-                job->error = std::current_exception();
+                job->done.set_exception(std::current_exception());
             }
-            {
-                std::lock_guard lock(mutex_);
-                job->done = true;
-            }
-            finished_.notify_all();
         }
     }
 
     std::mutex mutex_;
-    std::condition_variable wake_, finished_;
-    std::deque<Job*> queue_;
+    std::condition_variable wake_;
+    std::deque<std::unique_ptr<Job>> queue_;
     std::thread::id id_;
     std::thread thread_;  // last: starts after the members it uses exist
 };
@@ -81,7 +78,22 @@ void run_on_compute_thread(const std::function<void()>& work) {
         work();
         return;
     }
-    thread.run(work);
+    thread.post([&work] { work(); }).get();  // rethrows the work's exception
+}
+
+std::future<void> post_to_compute_thread(std::function<void()> work) {
+    ComputeThread& thread = compute_thread();
+    if (thread.is_current()) {  // nested: run now, a queued job would wait for its own caller
+        std::promise<void> done;
+        try {
+            work();
+            done.set_value();
+        } catch (...) {
+            done.set_exception(std::current_exception());
+        }
+        return done.get_future();
+    }
+    return thread.post(std::move(work));
 }
 
 bool on_compute_thread() { return compute_thread().is_current(); }

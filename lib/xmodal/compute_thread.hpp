@@ -11,12 +11,18 @@
 #pragma once
 
 #include <functional>
+#include <future>
 
 namespace xmodal {
 
 // Runs `work` on the compute thread and waits for it; exceptions are rethrown to the caller.
 // Called from the compute thread itself (nested use), runs `work` directly.
 void run_on_compute_thread(const std::function<void()>& work);
+
+// Queues `work` on the compute thread and returns at once; the future reports its end (and
+// rethrows its exception from get()). Jobs run one at a time in the order they were posted.
+// Called from the compute thread itself, runs `work` directly.
+std::future<void> post_to_compute_thread(std::function<void()> work);
 
 bool on_compute_thread();
 

@@ -1,5 +1,8 @@
 #include "xmodal/object_detector.hpp"
 
+#include <deque>
+#include <future>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -24,6 +27,19 @@ struct ObjectDetector::Impl {
     // Per output decode_detections reads (output_tensor_names() order), its index among the
     // model's outputs: resolved once when the detector is made, not per frame.
     std::vector<std::size_t> output_indices;
+
+    // Pipelined batches (submit/collect): each owns its input and outputs while the model runs.
+    struct Request {
+        std::vector<float> input;
+        std::vector<HostTensor> outputs;
+        std::vector<ImageSize> images;
+        std::size_t batch = 0;
+        std::vector<std::vector<Detection>> result;  // run and decoded on the compute thread
+        std::future<void> done;
+        bool busy = false;
+    };
+    std::vector<std::unique_ptr<Request>> requests;  // max_in_flight of them
+    std::deque<Request*> in_flight;                  // submission order
 };
 
 namespace {
@@ -111,7 +127,12 @@ ObjectDetector::ObjectDetector(const ObjectDetectorOptions& options) : impl_(std
     detect(std::span<const VideoFrameView>(&frame, 1));
 }
 
-ObjectDetector::~ObjectDetector() = default;
+ObjectDetector::~ObjectDetector() {
+    // Queued runs use this detector's buffers and model: let them finish first.
+    if (impl_)
+        for (auto* request : impl_->in_flight)
+            if (request->done.valid()) request->done.wait();
+}
 
 const DetectionModelInfo& ObjectDetector::info() const { return impl_->info; }
 const std::string& ObjectDetector::model_path() const { return impl_->model_path; }
@@ -144,8 +165,16 @@ std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const Video
     const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
     d.runner->run({{d.input_name, TensorView{DataType::f32, shape, d.input.data()}}}, d.outputs);
 
+    std::vector<ImageSize> images;
+    for (const auto& frame : frames) images.push_back({frame.width, frame.height});
+    return decode_batch(d.outputs, images);
+}
+
+std::vector<std::vector<Detection>> ObjectDetector::decode_batch(const std::vector<HostTensor>& outputs,
+                                                                 const std::vector<ImageSize>& images) const {
+    const Impl& d = *impl_;
     std::vector<const HostTensor*> ordered;
-    for (std::size_t index : d.output_indices) ordered.push_back(&d.outputs[index]);
+    for (std::size_t index : d.output_indices) ordered.push_back(&outputs[index]);
     // f32 outputs are read in place; others (f16/bf16 models) go through the converting overload.
     const bool all_f32 = std::all_of(ordered.begin(), ordered.end(), [](const HostTensor* t) { return t->dtype == DataType::f32; });
     std::vector<OutputTensorView> views;
@@ -153,13 +182,74 @@ std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const Video
         for (const HostTensor* t : ordered)
             views.push_back({std::span<const float>(reinterpret_cast<const float*>(t->bytes.data()), static_cast<std::size_t>(t->numel())),
                              t->shape});
-    std::vector<std::vector<Detection>> result(batch);
-    for (std::size_t i = 0; i < batch; ++i) {
-        const ImageSize image{frames[i].width, frames[i].height};
-        result[i] = all_f32 ? decode_detections(d.info, views, static_cast<std::int64_t>(i), image, d.decode_options)
-                            : decode_detections(d.info, ordered, static_cast<std::int64_t>(i), image, d.decode_options);
-    }
+    std::vector<std::vector<Detection>> result(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i)
+        result[i] = all_f32 ? decode_detections(d.info, views, static_cast<std::int64_t>(i), images[i], d.decode_options)
+                            : decode_detections(d.info, ordered, static_cast<std::int64_t>(i), images[i], d.decode_options);
     return result;
+}
+
+void ObjectDetector::set_max_in_flight(int batches) {
+    Impl& d = *impl_;
+    if (batches < 1) fail("detector: max in flight must be 1 or more, got ", batches);
+    if (!d.in_flight.empty()) fail("detector: cannot change max in flight with ", d.in_flight.size(), " batches in flight");
+    d.requests.resize(static_cast<std::size_t>(batches));
+    for (auto& r : d.requests)
+        if (!r) r = std::make_unique<Impl::Request>();
+}
+
+std::size_t ObjectDetector::in_flight() const { return impl_->in_flight.size(); }
+
+void ObjectDetector::submit(std::span<const VideoFrameView> frames) {
+    Impl& d = *impl_;
+    if (frames.empty()) fail("detector: submit() needs at least one frame");
+    if (d.requests.empty()) set_max_in_flight(1);
+    Impl::Request* request = nullptr;
+    for (auto& r : d.requests)
+        if (!r->busy) request = r.get();
+    if (request == nullptr)
+        fail("detector: ", d.in_flight.size(), " batches already in flight (the maximum); collect() one first");
+
+    // Preprocess here, on the caller's thread (one thread: an OpenMP region off the compute
+    // thread would start a second pool), while the compute thread runs earlier batches; the run
+    // and the decoding happen there.
+    const auto batch = frames.size();
+    while (d.preprocessors.size() < batch) d.preprocessors.push_back(std::make_unique<DetectionPreprocessor>(d.info.input));
+    const std::size_t per_image = d.preprocessors[0]->image_elements();
+    request->input.resize(per_image * batch);
+    request->images.clear();
+    for (std::size_t i = 0; i < batch; ++i) {
+        d.preprocessors[i]->convert(frames[i], std::span<float>(request->input).subspan(i * per_image, per_image));
+        request->images.push_back({frames[i].width, frames[i].height});
+    }
+    request->batch = batch;
+    request->busy = true;
+    request->done = post_to_compute_thread([this, &d, request, per_image] {
+        const std::int64_t h = d.info.input.height, w = d.info.input.width;
+        // A model fixed to batch 1 runs the frames one by one (see detect()).
+        const std::size_t runs = d.batchable ? 1 : request->batch;
+        const std::int64_t b = static_cast<std::int64_t>(request->batch / runs);
+        const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
+        request->result.clear();
+        for (std::size_t run = 0; run < runs; ++run) {
+            const float* input = request->input.data() + run * per_image;
+            d.runner->run({{d.input_name, TensorView{DataType::f32, shape, input}}}, request->outputs);
+            std::vector<ImageSize> images(request->images.begin() + static_cast<std::ptrdiff_t>(run),
+                                          request->images.begin() + static_cast<std::ptrdiff_t>(run) + b);
+            for (auto& objects : decode_batch(request->outputs, images)) request->result.push_back(std::move(objects));
+        }
+    });
+    d.in_flight.push_back(request);
+}
+
+std::vector<std::vector<Detection>> ObjectDetector::collect() {
+    Impl& d = *impl_;
+    if (d.in_flight.empty()) fail("detector: collect() with no batch in flight");
+    Impl::Request* request = d.in_flight.front();
+    d.in_flight.pop_front();
+    request->busy = false;
+    request->done.get();  // rethrows the run's error
+    return std::move(request->result);
 }
 
 }  // namespace xmodal

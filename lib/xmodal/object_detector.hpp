@@ -18,6 +18,8 @@ namespace xmodal {
 
 enum class PrecisionChoice : std::uint8_t { f32, bf16, automatic };  // automatic: bf16 where native
 
+struct HostTensor;
+
 struct ObjectDetectorOptions {
     std::string model;       // weights (.onnx/.tflite); "" = the "model" of the model-info file
     std::string model_info;  // the JSON description (docs/MODEL_INFO.md); required
@@ -50,7 +52,20 @@ public:
     // whose input is declared with a fixed batch of 1 runs them one after the other instead.
     std::vector<std::vector<Detection>> detect(std::span<const VideoFrameView> frames);
 
+    // Pipelined use (xmdetect's nireq): submit() preprocesses the frames on the calling thread —
+    // they may be released once it returns — and queues the model run on the compute thread
+    // without waiting for it (the compute thread runs and decodes it); collect() waits for the
+    // oldest submitted batch and returns its objects. So the next frames are converted while the model runs the current
+    // ones. At most max_in_flight batches may wait uncollected (more is an error). One caller
+    // at a time; do not mix with detect() while batches are in flight.
+    void set_max_in_flight(int batches);
+    void submit(std::span<const VideoFrameView> frames);
+    std::vector<std::vector<Detection>> collect();
+    std::size_t in_flight() const;
+
 private:
+    std::vector<std::vector<Detection>> decode_batch(const std::vector<HostTensor>& outputs,
+                                                     const std::vector<ImageSize>& images) const;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -294,4 +294,48 @@ TEST(ObjectDetector, BatchEqualsSingleFrames) {
     }
 }
 
+// submit/collect (xmdetect's nireq): frames preprocessed on the caller's thread, runs queued on
+// the compute thread; results come back in submission order and equal detect()'s exactly, even
+// when the caller's frame memory is overwritten right after submit() returns.
+TEST(ObjectDetector, SubmittedBatchesEqualDetectInOrder) {
+    const std::string model = xmodal::shared_file("models/yolox_nano.onnx");
+    const std::string photo = xmodal::shared_file("media/dog.jpg"), street = xmodal::shared_file("media/street_nyc_bus_taxi.jpg");
+    if (!have(model) || !have(photo) || !have(street)) GTEST_SKIP() << "needs the model and photos";
+    xmodal::ObjectDetector detector(yolox_options());
+    cv::Mat a = cv::imread(photo, cv::IMREAD_COLOR), b;
+    cv::resize(cv::imread(street, cv::IMREAD_COLOR), b, a.size());  // same size: b is copied over a's memory below
+    const VideoFrameView view_a = packed_view(a, PixelFormat::bgr), view_b = packed_view(b, PixelFormat::bgr);
+    const auto want_a = detector.detect(std::span<const VideoFrameView>(&view_a, 1))[0];
+    const auto want_b = detector.detect(std::span<const VideoFrameView>(&view_b, 1))[0];
+    ASSERT_NE(want_a.size(), want_b.size());
+
+    auto same = [](const std::vector<xmodal::Detection>& got, const std::vector<xmodal::Detection>& want) {
+        if (got.size() != want.size()) return false;
+        for (std::size_t k = 0; k < got.size(); ++k)
+            if (got[k].label != want[k].label || got[k].confidence != want[k].confidence || got[k].x1 != want[k].x1 ||
+                got[k].y2 != want[k].y2)
+                return false;
+        return true;
+    };
+    detector.set_max_in_flight(2);
+    cv::Mat scratch = a.clone();  // the caller's frame: overwritten once submitted
+    const VideoFrameView view_scratch = packed_view(scratch, PixelFormat::bgr);
+    detector.submit(std::span<const VideoFrameView>(&view_scratch, 1));
+    b.copyTo(scratch);
+    detector.submit(std::span<const VideoFrameView>(&view_scratch, 1));
+    EXPECT_EQ(detector.in_flight(), 2u);
+    EXPECT_THROW(detector.submit(std::span<const VideoFrameView>(&view_a, 1)), xmodal::Error);  // a third
+    EXPECT_TRUE(same(detector.collect()[0], want_a));
+    const VideoFrameView both[] = {view_b, view_a};
+    detector.submit(both);  // a batch of two behind the one in flight
+    EXPECT_TRUE(same(detector.collect()[0], want_b));
+    const auto batch = detector.collect();
+    ASSERT_EQ(batch.size(), 2u);
+    EXPECT_EQ(batch[0].size(), want_b.size());
+    EXPECT_EQ(batch[1].size(), want_a.size());
+    EXPECT_EQ(detector.in_flight(), 0u);
+    EXPECT_THROW(detector.collect(), xmodal::Error);
+    detector.submit(std::span<const VideoFrameView>(&view_a, 1));  // left in flight: the destructor waits
+}
+
 }  // namespace

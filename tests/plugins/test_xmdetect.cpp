@@ -82,15 +82,16 @@ TEST(XmDetect, RefusesFormatsItCannotRead) {
 TEST(XmDetect, PropertiesRoundTrip) {
     GstElement* e = make_detect();
     g_object_set(e, "model", "/m.onnx", "labels", "/l.txt", "device", "gpu:1", "threshold", 0.6, "nms-threshold", 0.3,
-                 "classes", "car,bus", "inference-interval", 3, "batch-size", 4, "class-agnostic-nms", FALSE, nullptr);
+                 "classes", "car,bus", "inference-interval", 3, "batch-size", 4, "class-agnostic-nms", FALSE, "nireq", 2, nullptr);
     gst_util_set_object_arg(G_OBJECT(e), "precision", "bf16");
     gchar *model, *labels, *device, *classes;
     gdouble threshold, nms;
-    gint interval, batch, precision;
+    gint interval, batch, precision, nireq;
     gboolean agnostic;
     g_object_get(e, "model", &model, "labels", &labels, "device", &device, "classes", &classes, "threshold", &threshold,
                  "nms-threshold", &nms, "inference-interval", &interval, "batch-size", &batch, "precision", &precision,
-                 "class-agnostic-nms", &agnostic, nullptr);
+                 "class-agnostic-nms", &agnostic, "nireq", &nireq, nullptr);
+    EXPECT_EQ(nireq, 2);
     EXPECT_STREQ(model, "/m.onnx");
     EXPECT_STREQ(labels, "/l.txt");
     EXPECT_STREQ(device, "gpu:1");
@@ -141,6 +142,8 @@ TEST(XmDetect, BadSettingsFailAtStateChangeWithClearErrors) {
           "inference-interval 0 is out of range: expected 1 or more");
     check("batch-size 0", [](GstElement* e) { g_object_set(e, "batch-size", 0, nullptr); }, "batch-size 0 is out of range: expected 1..64");
     check("batch-size 65", [](GstElement* e) { g_object_set(e, "batch-size", 65, nullptr); }, "batch-size 65 is out of range");
+    check("nireq 0", [](GstElement* e) { g_object_set(e, "nireq", 0, nullptr); }, "nireq 0 is out of range: expected 1..8");
+    check("nireq 9", [](GstElement* e) { g_object_set(e, "nireq", 9, nullptr); }, "nireq 9 is out of range: expected 1..8");
     check("unknown class", [](GstElement* e) { g_object_set(e, "classes", "car, unicorn", nullptr); }, "no label \"unicorn\"");
     check("labels count", [&](GstElement* e) { g_object_set(e, "labels", two_labels.c_str(), nullptr); }, "2 labels");
     check("missing labels", [](GstElement* e) { g_object_set(e, "labels", "/nonexistent/labels.txt", nullptr); },
@@ -375,6 +378,86 @@ TEST(XmDetect, FlushDropsHeldFramesAndLatencyCountsThem) {
     GstClockTime min_latency;
     gst_query_parse_latency(latency, nullptr, &min_latency, nullptr);
     EXPECT_EQ(min_latency, 2 * GST_SECOND / 25);
+    gst_query_unref(latency);
+    gst_harness_teardown(h);
+}
+
+// nireq 2: each frame leaves when the next is submitted, with exactly the objects the
+// synchronous element finds on it (frames differ, so results landing on the wrong frame show),
+// also with skipped frames between and batches of two; EOS drains the last batch.
+TEST(XmDetect, NireqTwoGivesEveryFrameItsOwnObjectsOneFrameLater) {
+    REQUIRE_MODEL();
+    Photo photo = load_photo("dog");
+    cv::Mat flipped, blank(photo.bgr.size(), photo.bgr.type(), cv::Scalar(114, 114, 114));
+    cv::flip(photo.bgr, flipped, 1);
+    const std::vector<const cv::Mat*> sequence = {&photo.bgr, &blank, &flipped, &photo.bgr, &flipped, &blank, &photo.bgr};
+    auto objects_per_frame = [&](const std::string& properties, bool check_timing) {
+        GstHarness* h = harness_for(properties, caps_of(photo.info));
+        std::vector<std::vector<std::string>> result;
+        auto pull_all = [&] {
+            while (gst_harness_buffers_in_queue(h) > 0) {
+                GstBuffer* out = gst_harness_pull(h);
+                EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(result.size()) * GST_SECOND / 10) << "order";
+                std::vector<std::string> frame;
+                for (const auto& o : xmodal::gst::read_objects(out, photo.bgr.cols, photo.bgr.rows))
+                    frame.push_back(o.label + "@" + std::to_string(o.meta->x) + "," + std::to_string(o.meta->y) + "," +
+                                    std::to_string(o.meta->w) + "," + std::to_string(o.meta->h));
+                std::sort(frame.begin(), frame.end());
+                result.push_back(frame);
+                gst_buffer_unref(out);
+            }
+        };
+        for (std::size_t i = 0; i < sequence.size(); ++i) {
+            EXPECT_EQ(gst_harness_push(h, make_video_buffer(photo.info, sequence[i]->data, static_cast<GstClockTime>(i) * GST_SECOND / 10,
+                                                            GST_SECOND / 10)),
+                      GST_FLOW_OK);
+            if (check_timing) {
+                EXPECT_EQ(gst_harness_buffers_in_queue(h), i == 0 ? 0u : 1u) << "after frame " << i;
+            }
+            pull_all();
+        }
+        EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+        pull_all();
+        gst_harness_teardown(h);
+        return result;
+    };
+    const auto want = objects_per_frame("nireq=1", false);
+    ASSERT_EQ(want.size(), sequence.size());
+    EXPECT_EQ(want[0].size(), 3u);
+    EXPECT_TRUE(want[1].empty());
+    EXPECT_NE(want[0], want[2]);  // the flipped photo's boxes differ
+    EXPECT_EQ(objects_per_frame("nireq=2", true), want);
+    EXPECT_EQ(objects_per_frame("nireq=3 batch-size=2", false), want);
+    // Skipped frames carry no detector objects; the inferred ones match.
+    const auto skipping = objects_per_frame("nireq=2 inference-interval=2", false);
+    ASSERT_EQ(skipping.size(), sequence.size());
+    for (std::size_t i = 0; i < sequence.size(); ++i) {
+        if (i % 2 == 0) {
+            EXPECT_EQ(skipping[i], want[i]) << "frame " << i;
+        } else {
+            EXPECT_TRUE(skipping[i].empty()) << "frame " << i;
+        }
+    }
+}
+
+// A flush with a batch in flight waits for it and drops it; the latency counts the frame held.
+TEST(XmDetect, NireqFlushDropsTheBatchInFlightAndLatencyCountsIt) {
+    REQUIRE_MODEL();
+    GstHarness* h = harness_for("nireq=2", "video/x-raw,format=BGRx,width=64,height=48,framerate=25/1");
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, GST_VIDEO_FORMAT_BGRx, 64, 48);
+    gst_harness_push(h, make_video_buffer(info, nullptr, 0, GST_SECOND / 25));
+    EXPECT_EQ(gst_harness_buffers_in_queue(h), 0u);
+    gst_harness_push_event(h, gst_event_new_flush_start());
+    gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
+    gst_harness_push_event(h, gst_event_new_eos());
+    EXPECT_EQ(gst_harness_buffers_in_queue(h), 0u);
+    gst_harness_set_upstream_latency(h, 0);
+    GstQuery* latency = gst_query_new_latency();
+    ASSERT_TRUE(gst_pad_peer_query(h->sinkpad, latency));
+    GstClockTime min_latency;
+    gst_query_parse_latency(latency, nullptr, &min_latency, nullptr);
+    EXPECT_EQ(min_latency, GST_SECOND / 25);
     gst_query_unref(latency);
     gst_harness_teardown(h);
 }

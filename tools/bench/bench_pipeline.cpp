@@ -4,6 +4,10 @@
 // the same run (ModelRunner on one 416x416 tensor, as xmodal-bench model does), so the pipeline's
 // overhead is the ratio pipeline_fps / model_fps at interval 1.
 //
+// Options select clips, precisions and intervals and change the pipeline's layout: --spare-core
+// puts queues after decoding and after xmdetect and sets xmdetect nireq=2 (for OMP_NUM_THREADS
+// below the core count); --decoder, --after-detect and --detect-props set the pieces one by one.
+//
 // The 1080p clip is made once from the staged 1080p photo (imagefreeze ! x264enc, 10 s at 30 fps)
 // into the build folder: the project has no real 1080p video, and decoding an H.264 1080p stream
 // is the cost a real one would add.
@@ -80,10 +84,26 @@ int pipeline_command(int argc, char** argv) {
     int reps = 1;
     std::string model_info = std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json";
     std::string work = std::string(XMODAL_BUILD_DIR) + "/bench-media";
+    std::string only_clip, only_precision, decoder, after_detect, detect_props;
+    int only_interval = 0;
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-        else fail("xmodal-bench pipeline: unknown argument '", a, "' (expected --reps N)");
+        else if (a == "--clip" && i + 1 < argc) only_clip = argv[++i];
+        else if (a == "--precision" && i + 1 < argc) only_precision = argv[++i];
+        else if (a == "--interval" && i + 1 < argc) only_interval = std::atoi(argv[++i]);
+        else if (a == "--decoder" && i + 1 < argc) decoder = argv[++i];
+        else if (a == "--after-detect" && i + 1 < argc) after_detect = argv[++i];
+        else if (a == "--detect-props" && i + 1 < argc) detect_props = argv[++i];
+        else if (a == "--spare-core") {
+            // The layout for a machine where the model does not take every core (OMP_NUM_THREADS =
+            // cores - 1): decoding, drawing and the next frame's conversion run beside inference.
+            decoder = "decodebin ! queue max-size-buffers=4";
+            after_detect = "queue max-size-buffers=4";
+            detect_props = "nireq=2";
+        }
+        else fail("xmodal-bench pipeline: unknown argument '", a,
+                  "' (expected --reps N, --clip street|1080p, --precision f32|bf16, --interval 1|3, --decoder 'ELEMENT PROPS', --after-detect 'ELEMENT PROPS', --detect-props 'PROP=VALUE ...', --spare-core)");
     }
     gst_init(nullptr, nullptr);
     if (gst_registry_find_feature(gst_registry_get(), "xmdetect", GST_TYPE_ELEMENT_FACTORY) == nullptr)
@@ -95,8 +115,14 @@ int pipeline_command(int argc, char** argv) {
         std::string path;
         const char* name;
     };
-    const std::vector<Clip> clips = {{shared_file("media/traffic_street_fixedcam.mp4"), "traffic_street_fixedcam.mp4 (640x360)"},
-                                     {make_1080p_clip(work), "street_intersection_1080p_10s.mp4 (1920x1080, made from the photo)"}};
+    std::vector<Clip> clips;
+    if (only_clip.empty() || only_clip == "street")
+        clips.push_back({shared_file("media/traffic_street_fixedcam.mp4"), "traffic_street_fixedcam.mp4 (640x360)"});
+    if (only_clip.empty() || only_clip == "1080p")
+        clips.push_back({make_1080p_clip(work), "street_intersection_1080p_10s.mp4 (1920x1080, made from the photo)"});
+    if (clips.empty()) fail("xmodal-bench pipeline: --clip must be street or 1080p, not '", only_clip, "'");
+    // decodebin by default; --decoder names the parse/decode chain instead (e.g. to set decoder threads).
+    const std::string decode = decoder.empty() ? "decodebin" : decoder.starts_with("decodebin") ? decoder : "qtdemux ! " + decoder;
     auto device = Device::open("cpu");
     ModelRunner f32(load_model(model), device, {.precision = DataType::f32});
     ModelRunner bf16(load_model(model), device, {.precision = DataType::bf16});
@@ -105,6 +131,8 @@ int pipeline_command(int argc, char** argv) {
     for (const auto& clip : clips)
         for (const char* precision : {"f32", "bf16"})
             for (int interval : {1, 3}) {
+                if ((!only_precision.empty() && only_precision != precision) || (only_interval && only_interval != interval))
+                    continue;
                 std::vector<double> fps;
                 double model_rate = 0;
                 guint64 frames = 0;
@@ -112,9 +140,9 @@ int pipeline_command(int argc, char** argv) {
                     // Model-only right before the pipeline: both see the same machine load.
                     model_rate = model_fps(std::string(precision) == "f32" ? f32 : bf16, input, 20);
                     const std::string description =
-                        "filesrc location=" + clip.path + " ! decodebin ! xmdetect model-info=" + model_info +
+                        "filesrc location=" + clip.path + " ! " + decode + " ! xmdetect model-info=" + model_info +
                         " precision=" + precision + " inference-interval=" + std::to_string(interval) +
-                        " ! xmtrack ! xmoverlay ! xmmetaconvert ! application/x-json ! fakesink name=out sync=false";
+                        (detect_props.empty() ? "" : " " + detect_props) + (after_detect.empty() ? "" : " ! " + after_detect) + " ! xmtrack ! xmoverlay ! xmmetaconvert ! application/x-json ! fakesink name=out sync=false";
                     const xmodal::bench::PipelineRun run = xmodal::bench::run_to_eos(description, "xmodal-bench pipeline");
                     frames = run.buffers;
                     // Frames after the first over the time since the first: start-up (model load,
@@ -130,6 +158,9 @@ int pipeline_command(int argc, char** argv) {
                                     {"pipeline_fps", std::round(pipeline_rate * 10) / 10},
                                     {"model_only_fps", std::round(model_rate * 10) / 10},
                                     {"pipeline_over_model", std::round(pipeline_rate / model_rate * 1000) / 1000},
+                                    {"decode", decode},
+                                    {"after_detect", after_detect},
+                                    {"detect_props", detect_props},
                                     {"threads", std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "default"},
                                     {"reps", reps}};
                 std::printf("%s\n", j.dump().c_str());
