@@ -30,32 +30,13 @@ if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
     sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit $([ $# -lt 1 ] && echo 2 || echo 0)
 fi
-input="$1"
-case "$input" in
-    *://*) uri="$input"; name="$(basename "${input%%\?*}")" ;;
-    *)
-        [ -f "$input" ] || { echo "av-fuse: input file '$input' does not exist" >&2; exit 2; }
-        uri="file://$(realpath "$input")"; name="$(basename "$input")" ;;
-esac
-name="${name%.*}"; [ -n "$name" ] || name=stream
-mp4="${2:-out/$name-fused.mp4}"
-jsonl="${3:-out/$name-fused.jsonl}"
-mkdir -p "$(dirname "$mp4")" "$(dirname "$jsonl")"
-
-if [ -z "${GST_PLUGIN_PATH:-}" ] && [ -f "$repo/build/plugins/libgstxmodal.so" ]; then
-    export GST_PLUGIN_PATH="$repo/build/plugins"
-fi
-gst-inspect-1.0 xmfuse > /dev/null 2>&1 || {
-    echo "av-fuse: the xmodal plugin is not found (build it with tools/setup.sh, or set GST_PLUGIN_PATH)" >&2; exit 2; }
+. "$repo/pipelines/common.sh"
+xm_parse_input av-fuse "$1"
+xm_outputs "${2:-out/$name-fused.mp4}" "${3:-out/$name-fused.jsonl}"
+xm_require_plugin av-fuse xmfuse
 fusion_model="${XMODAL_FUSION_MODEL:-$repo/models/fusion.safetensors}"
 [ -f "$fusion_model" ] || { echo "av-fuse: fusion weights '$fusion_model' do not exist" >&2; exit 2; }
-
-if gst-inspect-1.0 x264enc > /dev/null 2>&1; then
-    encoder="x264enc speed-preset=veryfast tune=zerolatency bitrate=2000 key-int-max=60"
-else
-    echo "av-fuse: x264enc not installed (gstreamer1.0-plugins-ugly); writing MPEG-4 part 2 instead" >&2
-    encoder="avenc_mpeg4 bitrate=2000000"
-fi
+xm_choose_encoder av-fuse
 
 pipeline=(
     uridecodebin uri="$uri" name=d

@@ -39,31 +39,11 @@ if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
     sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     exit $([ $# -lt 1 ] && echo 2 || echo 0)
 fi
-input="$1"
-case "$input" in
-    *://*) uri="$input"; name="$(basename "${input%%\?*}")" ;;
-    *)
-        [ -f "$input" ] || { echo "detect-track: input file '$input' does not exist" >&2; exit 2; }
-        uri="file://$(realpath "$input")"; name="$(basename "$input")" ;;
-esac
-name="${name%.*}"; [ -n "$name" ] || name=stream
-mp4="${2:-out/$name.mp4}"
-jsonl="${3:-out/$name.jsonl}"
-mkdir -p "$(dirname "$mp4")" "$(dirname "$jsonl")"
-
-if [ -z "${GST_PLUGIN_PATH:-}" ] && [ -f "$repo/build/plugins/libgstxmodal.so" ]; then
-    export GST_PLUGIN_PATH="$repo/build/plugins"
-fi
-gst-inspect-1.0 xmdetect > /dev/null 2>&1 || {
-    echo "detect-track: the xmodal plugin is not found (build it with tools/setup.sh, or set GST_PLUGIN_PATH)" >&2; exit 2; }
-
-# H.264 from Debian's gstreamer1.0-plugins-ugly; MPEG-4 part 2 from gst-libav where it is missing.
-if gst-inspect-1.0 x264enc > /dev/null 2>&1; then
-    encoder="x264enc speed-preset=veryfast tune=zerolatency bitrate=2000 key-int-max=60"
-else
-    echo "detect-track: x264enc not installed (gstreamer1.0-plugins-ugly); writing MPEG-4 part 2 instead" >&2
-    encoder="avenc_mpeg4 bitrate=2000000"
-fi
+. "$repo/pipelines/common.sh"
+xm_parse_input detect-track "$1"
+xm_outputs "${2:-out/$name.mp4}" "${3:-out/$name.jsonl}"
+xm_require_plugin detect-track xmdetect
+xm_choose_encoder detect-track
 
 pipeline=(
     uridecodebin uri="$uri" caps="video/x-raw(ANY)" expose-all-streams=false
