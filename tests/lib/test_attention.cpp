@@ -90,13 +90,13 @@ TEST_P(AttentionVsReference, MatchesNaiveDoublePrecision) {
         RecordProperty(fused ? "fused_max_rel_error" : "max_rel_error", std::to_string(err.relative()));
         const bool one_head_tiles = attention.last_tile().heads == 1 && attention.last_tile().batches == 1;
         std::printf("    %s %s, %s softmax: max abs error %.3g, relative %.3g (tile %lldx%lldx%lld)\n", c.name,
-                    std::string(dtype_name(dtype)).c_str(), fused && one_head_tiles && s.Lkv > 1 ? "fused" : "primitive",
+                    std::string(dtype_name(dtype)).c_str(), fused && one_head_tiles ? "fused" : "primitive",
                     err.max_abs, err.relative(), static_cast<long long>(attention.last_tile().batches),
                     static_cast<long long>(attention.last_tile().heads), static_cast<long long>(attention.last_tile().rows));
         EXPECT_LE(err.relative(), tolerance);
         const auto after = attention.path_counts();
         EXPECT_EQ(after.fallback_tiles, before.fallback_tiles) << "ordinary scores fell back";
-        if (fused && one_head_tiles && s.Lkv > 1) {
+        if (fused && one_head_tiles) {
             EXPECT_GT(after.fused_tiles, before.fused_tiles) << "the fused softmax did not run";
         }
         if (!fused) {
@@ -210,28 +210,34 @@ TEST(Attention, HeadsMergedThroughStridedOutputView) {
 }
 
 TEST(Attention, SteadyStateCreatesNoPrimitivesAndAllocatesNothing) {
-    auto device = Device::open("cpu");
-    Attention attention(device);
-    attention.set_tile_bytes(16 * 96 * 4);  // several tiles, including a tail tile
-    const AttentionShape s{1, 2, 40, 96, 32, 32};
-    auto [q, k, v, out] = random_qkv(device, s, 7);
-    AttentionMasks masks;
-    masks.causal = true;
-    attention.forward(q, k, v, out, masks);  // warm-up creates primitives and scratch
-    auto cache_before = device->primitives().stats();
-    auto alloc_before = allocation_stats();
-    for (int i = 0; i < 5; ++i) attention.forward(q, k, v, out, masks);
-    auto cache_after = device->primitives().stats();
-    auto alloc_after = allocation_stats();
-    EXPECT_EQ(cache_after.created, cache_before.created);
-    EXPECT_EQ(alloc_after.count, alloc_before.count);
+    for (bool fused : {false, true}) {  // both softmax paths
+        auto device = Device::open("cpu");
+        device->primitives().clear();
+        Attention attention(device);
+        attention.set_fused_softmax(fused);
+        attention.set_tile_bytes(16 * 96 * 4);  // several tiles, including a tail tile
+        const AttentionShape s{1, 2, 40, 96, 32, 32};
+        auto [q, k, v, out] = random_qkv(device, s, 7);
+        AttentionMasks masks;
+        masks.causal = true;
+        attention.forward(q, k, v, out, masks);  // warm-up creates primitives and scratch
+        auto cache_before = device->primitives().stats();
+        auto alloc_before = allocation_stats();
+        for (int i = 0; i < 5; ++i) attention.forward(q, k, v, out, masks);
+        auto cache_after = device->primitives().stats();
+        auto alloc_after = allocation_stats();
+        EXPECT_EQ(cache_after.created, cache_before.created) << "fused " << fused;
+        EXPECT_EQ(alloc_after.count, alloc_before.count) << "fused " << fused;
+        EXPECT_EQ(attention.path_counts().fused_tiles > 0, fused);
 
-    // A second operator with the same shapes reuses the device's primitives.
-    Attention second(device);
-    second.set_tile_bytes(16 * 96 * 4);
-    second.forward(q, k, v, out, masks);
-    EXPECT_EQ(device->primitives().stats().created, cache_before.created);
-    EXPECT_GT(device->primitives().stats().hits, cache_after.hits);
+        // A second operator with the same shapes reuses the device's primitives.
+        Attention second(device);
+        second.set_fused_softmax(fused);
+        second.set_tile_bytes(16 * 96 * 4);
+        second.forward(q, k, v, out, masks);
+        EXPECT_EQ(device->primitives().stats().created, cache_before.created) << "fused " << fused;
+        EXPECT_GT(device->primitives().stats().hits, cache_after.hits) << "fused " << fused;
+    }
 }
 
 TEST(Attention, ScalesThatPrintAlikeGetTheirOwnPrimitives) {
