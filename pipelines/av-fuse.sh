@@ -26,11 +26,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
-    exit $([ $# -lt 1 ] && echo 2 || echo 0)
-fi
 . "$repo/pipelines/common.sh"
+xm_help_or_usage "$0" 25 "$@"
 xm_parse_input av-fuse "$1"
 xm_outputs "${2:-out/$name-fused.mp4}" "${3:-out/$name-fused.jsonl}"
 xm_require_plugin av-fuse xmfuse

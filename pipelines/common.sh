@@ -1,6 +1,17 @@
 # Shared by the pipeline scripts (sourced, not run): the input, the output paths, the plugin and
 # the encoder. Each function takes the calling script's name for its messages.
 
+# xm_help_or_usage SCRIPT_PATH LAST_HEADER_LINE ARGS...: with no arguments prints the script's
+# header comment (lines 2..LAST_HEADER_LINE) and exits 2; with -h or --help prints it and exits 0.
+xm_help_or_usage() {
+    local script_path="$1" last="$2"
+    shift 2
+    if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+        sed -n "2,${last}p" "$script_path" | sed 's/^# \{0,1\}//'
+        exit $([ $# -lt 1 ] && echo 2 || echo 0)
+    fi
+}
+
 # xm_parse_input SCRIPT INPUT: sets `uri` (file paths become file:// URIs) and `name` (the input's
 # base name without extension, "stream" if it has none); a missing file is an error.
 xm_parse_input() {
