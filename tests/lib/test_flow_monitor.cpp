@@ -297,15 +297,20 @@ std::string write_doubling_forecaster(const std::string& name, int series, int i
     return path;
 }
 
-TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
-    const std::string path = write_doubling_forecaster("xm_flow_doubling.onnx", 2);
-    xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
+// Two series of 12 intervals whose flows are 0, 1, ..., 23 (series-major), midday on a Wednesday.
+FlowForecastInput two_series_ramp() {
     FlowForecastInput input;
     input.series = 2;
     for (int i = 0; i < 24; ++i) input.flow.push_back(static_cast<float>(i));
     input.time_of_day.assign(12, 0.5f);
     input.day_of_week.assign(12, 2);
-    const std::vector<float> out = forecaster(input);
+    return input;
+}
+
+TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
+    const std::string path = write_doubling_forecaster("xm_flow_doubling.onnx", 2);
+    xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
+    const std::vector<float> out = forecaster(two_series_ramp());
     ASSERT_EQ(out.size(), 24u);
     EXPECT_FLOAT_EQ(out[0], 0.f);
     EXPECT_FLOAT_EQ(out[23], 46.f);
@@ -328,12 +333,7 @@ TEST(FlowMonitor, onnx_forecaster_runs_in_the_documented_interface) {
 TEST(FlowMonitor, onnx_forecaster_with_series_id_gets_unknown_ids) {
     const std::string path = write_doubling_forecaster("xm_flow_ids.onnx", 2, onnx::TensorProto::INT64);
     xmodal::FlowForecaster forecaster = xmodal::load_flow_forecaster(path, 2);
-    FlowForecastInput input;
-    input.series = 2;
-    for (int i = 0; i < 24; ++i) input.flow.push_back(static_cast<float>(i));
-    input.time_of_day.assign(12, 0.5f);
-    input.day_of_week.assign(12, 2);
-    const std::vector<float> out = forecaster(input);
+    const std::vector<float> out = forecaster(two_series_ramp());
     ASSERT_EQ(out.size(), 24u);
     EXPECT_FLOAT_EQ(out[0], -1.f);
     EXPECT_FLOAT_EQ(out[23], 45.f);

@@ -84,7 +84,7 @@ int pipeline_command(int argc, char** argv) {
     int reps = 1;
     std::string model_info = std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json";
     std::string work = std::string(XMODAL_BUILD_DIR) + "/bench-media";
-    std::string only_clip, only_precision, decoder, after_detect, detect_props;
+    std::string only_clip, only_precision, decoder = "decodebin", after_detect, detect_props;
     int only_interval = 0;
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
@@ -103,7 +103,7 @@ int pipeline_command(int argc, char** argv) {
             detect_props = "nireq=2";
         }
         else fail("xmodal-bench pipeline: unknown argument '", a,
-                  "' (expected --reps N, --clip street|1080p, --precision f32|bf16, --interval 1|3, --decoder 'ELEMENT PROPS', --after-detect 'ELEMENT PROPS', --detect-props 'PROP=VALUE ...', --spare-core)");
+                  "' (expected --reps N, --clip street|1080p, --precision f32|bf16, --interval 1|3, --decoder 'CHAIN' (default decodebin), --after-detect 'ELEMENT PROPS', --detect-props 'PROP=VALUE ...', --spare-core)");
     }
     gst_init(nullptr, nullptr);
     if (gst_registry_find_feature(gst_registry_get(), "xmdetect", GST_TYPE_ELEMENT_FACTORY) == nullptr)
@@ -121,8 +121,8 @@ int pipeline_command(int argc, char** argv) {
     if (only_clip.empty() || only_clip == "1080p")
         clips.push_back({make_1080p_clip(work), "street_intersection_1080p_10s.mp4 (1920x1080, made from the photo)"});
     if (clips.empty()) fail("xmodal-bench pipeline: --clip must be street or 1080p, not '", only_clip, "'");
-    // decodebin by default; --decoder names the parse/decode chain instead (e.g. to set decoder threads).
-    const std::string decode = decoder.empty() ? "decodebin" : decoder.starts_with("decodebin") ? decoder : "qtdemux ! " + decoder;
+    // --decoder is the whole demux/decode chain after filesrc (e.g. "qtdemux ! avdec_h264 max-threads=1").
+    const std::string& decode = decoder;
     auto device = Device::open("cpu");
     ModelRunner f32(load_model(model), device, {.precision = DataType::f32});
     ModelRunner bf16(load_model(model), device, {.precision = DataType::bf16});
