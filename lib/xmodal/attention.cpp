@@ -34,7 +34,9 @@ enum WorkspaceSlot : std::size_t {
     slot_v_packed,
     slot_shift,
     slot_row_sums,
-    slot_ones
+    slot_ones,
+    slot_q_packed,
+    slot_out_t
 };
 
 // Fused path (see Attention::forward): exp(s - shift) must stay finite for every score s, and a
@@ -46,16 +48,26 @@ enum WorkspaceSlot : std::size_t {
 constexpr float kShiftHeadroom = 40.f;
 constexpr float kMinRowSum = 1e-20f;
 
-std::size_t default_tile_bytes() {
-    if (const char* env = std::getenv("XMODAL_ATTENTION_TILE_BYTES"); env && *env)  // tuning knob
+int compute_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+std::size_t tile_bytes_from_environment() {  // tuning knob; 0 = choose per call
+    if (const char* env = std::getenv("XMODAL_ATTENTION_TILE_BYTES"); env && *env)
         return static_cast<std::size_t>(std::max(1L, std::atol(env)));
+    return 0;
+}
+
+// See Attention::set_tile_bytes.
+std::size_t default_tile_bytes(bool key_major) {
     long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     if (l2 <= 0) l2 = 1 << 20;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    return std::max<std::size_t>(256 << 10, static_cast<std::size_t>(l2) / 2 * static_cast<std::size_t>(threads));
+    const auto per_thread = static_cast<std::size_t>(l2) / (key_major ? 4 : 2);
+    return std::max<std::size_t>(256 << 10, per_thread * static_cast<std::size_t>(compute_threads()));
 }
 
 // Splits n into ceil(n/chunk) near-equal pieces; returns the piece size (the last piece may be smaller).
@@ -138,6 +150,16 @@ struct Attention::TilePrimitives {
     md_t ones_md, sums_2d_md;  // row sums as P · ones
     md_t pv_p_md;  // P as P·V reads it: p_md, or p_md with a leading unit batch dim (see tile_primitives)
     md_t kt_packed_md, v_packed_md;  // layouts oneDNN chose for Kᵀ and V (format_tag::any)
+    // Key-major fused path (f32 without a causal mask): the scores are computed transposed,
+    // Pᵀ = exp(K·Qᵀ·scale - shift), so a query's sum is a column sum ones·Pᵀ, which brgemm runs
+    // with full-width vector loads (0.007 ms for a 1024 x 256 tile, against 0.046 for the row
+    // sums P·1 of the row-major layout, whose kernel broadcasts every element of P). The output
+    // comes out transposed too, Oᵀ = Vᵀ·Pᵀ / sums, and one small reorder writes it to `out`.
+    bool key_major = false;
+    bool km_k_dense = false;  // the tile's keys are already a dense (Lkv, Dh) block: no packing
+    CachedPrimitive km_pack_q, km_pack_k, km_pack_v, km_scores, km_sums, km_out_t, km_unpack;
+    md_t km_q_md, km_q_packed_md, km_k_md, km_k_dense_md, km_v_md, km_vt_md, km_pt_md, km_key_mask_md, km_shift_md,
+        km_ones_md, km_sums_md, km_ot_md, km_out_md;
     bool lowp_probs = false;  // P is stored in bf16 for the P·V matmul
     bool has_reorder = false;
     std::size_t scratchpad_bytes = 0;
@@ -148,6 +170,10 @@ struct Attention::TilePrimitives {
         std::unordered_map<int, dnnl::memory> qk_args, softmax_args, to_lowp_args, pv_args, pack_k_args, pack_v_args;
         dnnl::memory ones, sums_2d;
         std::unordered_map<int, dnnl::memory> qk_exp_args, row_sum_args, pv_normalised_args;
+        dnnl::memory km_q, km_q_packed, km_k, km_k_dense, km_v, km_vt, km_pt, km_key_mask, km_shift, km_ones, km_sums,
+            km_ot, km_out;
+        std::unordered_map<int, dnnl::memory> km_pack_q_args, km_pack_k_args, km_pack_v_args, km_scores_args,
+            km_sums_args, km_out_t_args, km_unpack_args;
     } bound;
 
     void bind(const dnnl::engine& eng, bool key_mask, bool causal, bool probs_requested) {
@@ -180,7 +206,42 @@ struct Attention::TilePrimitives {
         b.pv_args = {{DNNL_ARG_SRC, b.probs_pv}, {DNNL_ARG_WEIGHTS, b.v_packed}, {DNNL_ARG_DST, b.out}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
         b.pack_k_args = {{DNNL_ARG_FROM, b.k_plain}, {DNNL_ARG_TO, b.k_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
         b.pack_v_args = {{DNNL_ARG_FROM, b.v_plain}, {DNNL_ARG_TO, b.v_packed}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
-        if (!fused) return;
+        if (key_major) {
+            auto reorder_args = [&](dnnl::memory& from, dnnl::memory& to) {
+                return std::unordered_map<int, dnnl::memory>{
+                    {DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+            };
+            b.km_q = unbound(km_q_md);
+            b.km_q_packed = unbound(km_q_packed_md);
+            b.km_k = unbound(km_k_md);
+            b.km_k_dense = unbound(km_k_dense_md);
+            b.km_v = unbound(km_v_md);
+            b.km_vt = unbound(km_vt_md);
+            b.km_pt = unbound(km_pt_md);
+            b.km_shift = unbound(km_shift_md);
+            b.km_ones = unbound(km_ones_md);
+            b.km_sums = unbound(km_sums_md);
+            b.km_ot = unbound(km_ot_md);
+            b.km_out = unbound(km_out_md);
+            b.km_pack_q_args = reorder_args(b.km_q, b.km_q_packed);
+            b.km_pack_k_args = reorder_args(b.km_k, b.km_k_dense);
+            b.km_pack_v_args = reorder_args(b.km_v, b.km_vt);
+            b.km_scores_args = {{DNNL_ARG_SRC, b.km_k_dense}, {DNNL_ARG_WEIGHTS, b.km_q_packed}, {DNNL_ARG_DST, b.km_pt},
+                                {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+            int km_post_op = 0;
+            if (key_mask) {
+                b.km_key_mask = unbound(km_key_mask_md);
+                b.km_scores_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(km_post_op++) | DNNL_ARG_SRC_1] = b.km_key_mask;
+            }
+            b.km_scores_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(km_post_op) | DNNL_ARG_SRC_1] = b.km_shift;
+            b.km_sums_args = {{DNNL_ARG_SRC, b.km_ones}, {DNNL_ARG_WEIGHTS, b.km_pt}, {DNNL_ARG_DST, b.km_sums},
+                              {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+            b.km_out_t_args = {{DNNL_ARG_SRC, b.km_vt}, {DNNL_ARG_WEIGHTS, b.km_pt}, {DNNL_ARG_DST, b.km_ot},
+                               {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, b.km_sums},
+                               {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+            b.km_unpack_args = reorder_args(b.km_ot, b.km_out);
+        }
+        if (!fused || key_major) return;
         // Same post-op numbering as qk, plus the shift after the masks.
         b.shift = unbound(shift_md);
         b.sums = unbound(sums_md);
@@ -199,8 +260,9 @@ Attention::Attention(std::shared_ptr<Device> device, DataType compute)
     : device_(std::move(device)),
       compute_(resolve_compute_type(*device_, compute, "attention")),
       stream_(device_->engine()),
-      tile_bytes_(default_tile_bytes()),
-      fused_softmax_(compute_ != DataType::f32) {}
+      tile_bytes_(tile_bytes_from_environment()),
+      fused_softmax_(compute_ != DataType::f32 || compute_threads() == 1),
+      key_major_scores_(compute_threads() == 1) {}
 
 Attention::~Attention() = default;
 
@@ -270,7 +332,8 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     // (on multi-head tiles it falls to the reference matmul). Small problems, which run as one
     // multi-head tile, are dominated by dispatch, not by the softmax.
     tp->fused = fused_softmax_ && probs == nullptr && two_d;
-    if (tp->fused) {
+    tp->key_major = tp->fused && key_major_scores_ && compute_ == DataType::f32 && !causal;
+    if (tp->fused && !tp->key_major) {
         // oneDNN 2.6's brgemm matmul takes a per-row (M×1) binary post-op only as the middle dim of
         // a 3-D problem (2-D falls to its reference kernel), so the fused P·V of a one-head tile
         // runs as a (1, rows, Dv) problem; V then stays plain and the kernel blocks it itself.
@@ -335,7 +398,7 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
                              return c;
                          });
     };
-    if (tp->fused) {
+    if (tp->fused && !tp->key_major) {
         tp->qk_exp = make_qk(tp->p_md, kt_any, true);
         tp->kt_packed_md = tp->qk_exp.weights_desc;
         tp->pv_normalised = make_pv(v_any, true);
@@ -376,10 +439,68 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     // the group reuses them (AMX/brgemm kernels would otherwise repack them inside each call).
     tp->pack_k = reorder_to(tp->kt_md, tp->kt_packed_md);
     tp->pack_v = reorder_to(tp->v_md, tp->v_packed_md);
+
+    if (tp->key_major) {
+        // All 3-D with a unit batch dim: oneDNN 2.6's brgemm takes the key mask, a per-row (M×1)
+        // post-op, only as the middle dim of a 3-D problem.
+        const dt f32 = dt::f32;
+        tp->km_q_md = view_md({1, Dh, tr}, {Dh * tr, qs[3], qs[2]}, f32);  // this tile's Qᵀ, a strided view
+        tp->km_k_md = view_md({1, Lkv, Dh}, {Lkv * Dh, ks[2], ks[3]}, f32);
+        tp->km_k_dense_md = md_t({1, Lkv, Dh}, f32, dims{Lkv * Dh, Dh, 1});
+        tp->km_k_dense = ks[3] == 1 && (ks[2] == Dh || Lkv == 1);
+        tp->km_v_md = view_md({1, Dv, Lkv}, {Dv * Lkv, vs[3], vs[2]}, f32);  // Vᵀ, a strided view
+        tp->km_vt_md = md_t({1, Dv, Lkv}, f32, dims{Dv * Lkv, Lkv, 1});
+        tp->km_pt_md = md_t({1, Lkv, tr}, f32, dims{Lkv * tr, tr, 1});
+        tp->km_key_mask_md = md_t({1, Lkv, 1}, f32, dims{Lkv, 1, 1});
+        tp->km_shift_md = md_t({1, 1, 1}, f32, dims{1, 1, 1});
+        tp->km_ones_md = md_t({1, 1, Lkv}, f32, dims{Lkv, Lkv, 1});
+        tp->km_sums_md = md_t({1, 1, tr}, f32, dims{tr, tr, 1});
+        tp->km_ot_md = md_t({1, Dv, tr}, f32, dims{Dv * tr, tr, 1});
+        tp->km_out_md = view_md({1, Dv, tr}, {Dv * tr, os[3], os[2]}, to_dnnl(out.dtype()));  // out tile, transposed
+        std::ostringstream key;
+        key << "attention.km_scores|" << key_of(tp->km_k_dense_md) << '|' << key_of(tp->km_pt_md)
+            << "|scale=" << std::bit_cast<std::uint32_t>(scale) << "|mask=" << key_mask;
+        tp->km_scores = cache.get(key.str(), [&] {
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            attr.set_output_scales(0, {scale});
+            dnnl::post_ops ops;
+            if (key_mask) ops.append_binary(dnnl::algorithm::binary_add, tp->km_key_mask_md);
+            ops.append_binary(dnnl::algorithm::binary_sub, tp->km_shift_md);
+            ops.append_eltwise(1.f, dnnl::algorithm::eltwise_exp, 0.f, 0.f);
+            attr.set_post_ops(ops);
+            dnnl::matmul::primitive_desc pd(
+                {tp->km_k_dense_md, md_t({1, Dh, tr}, f32, dnnl::memory::format_tag::any), tp->km_pt_md}, attr, eng);
+            auto c = make_cached<dnnl::matmul>(pd);
+            c.weights_desc = pd.weights_desc();
+            return c;
+        });
+        tp->km_q_packed_md = tp->km_scores.weights_desc;
+        tp->km_sums = cache.get("attention.km_sums|" + key_of(tp->km_pt_md), [&] {
+            dnnl::matmul::primitive_desc pd({tp->km_ones_md, tp->km_pt_md, tp->km_sums_md}, plain, eng);
+            return make_cached<dnnl::matmul>(pd);
+        });
+        tp->km_out_t = cache.get("attention.km_out|" + key_of(tp->km_vt_md) + '|' + key_of(tp->km_pt_md), [&] {
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            dnnl::post_ops ops;
+            ops.append_binary(dnnl::algorithm::binary_div, tp->km_sums_md);
+            attr.set_post_ops(ops);
+            dnnl::matmul::primitive_desc pd({tp->km_vt_md, tp->km_pt_md, tp->km_ot_md}, attr, eng);
+            return make_cached<dnnl::matmul>(pd);
+        });
+        tp->km_pack_q = reorder_to(tp->km_q_md, tp->km_q_packed_md);
+        tp->km_pack_k = reorder_to(tp->km_k_md, tp->km_k_dense_md);
+        tp->km_pack_v = reorder_to(tp->km_v_md, tp->km_vt_md);
+        tp->km_unpack = reorder_to(tp->km_ot_md, tp->km_out_md);
+    }
     tp->scratchpad_bytes = std::max({tp->qk.scratchpad_bytes, tp->softmax.scratchpad_bytes, tp->to_lowp.scratchpad_bytes,
                                      tp->pv.scratchpad_bytes, tp->pack_k.scratchpad_bytes, tp->pack_v.scratchpad_bytes,
                                      tp->qk_exp.scratchpad_bytes, tp->row_sum.scratchpad_bytes,
-                                     tp->pv_normalised.scratchpad_bytes});
+                                     tp->pv_normalised.scratchpad_bytes, tp->km_pack_q.scratchpad_bytes,
+                                     tp->km_pack_k.scratchpad_bytes, tp->km_pack_v.scratchpad_bytes,
+                                     tp->km_scores.scratchpad_bytes, tp->km_sums.scratchpad_bytes,
+                                     tp->km_out_t.scratchpad_bytes, tp->km_unpack.scratchpad_bytes});
     tp->bind(eng, key_mask, causal, probs != nullptr);
     tiles_.push_back(std::move(tp));
     return *tiles_.back();
@@ -422,7 +543,8 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     prepare_masks(masks, B, Lq, Lkv);
     // Everything besides the tile shape that the tile primitives depend on, computed once per call.
     call_signature_.assign({Lq, Lkv, Dh, Dv, masks.key_padding != nullptr, masks.causal, probs != nullptr,
-                            static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale), fused_softmax_});
+                            static_cast<std::int64_t>(out.dtype()), std::bit_cast<std::int32_t>(scale), fused_softmax_,
+                            key_major_scores_});
     for (const Tensor* t : {&q, &k, &v, &out})
         call_signature_.insert(call_signature_.end(), t->strides().begin(), t->strides().end());
 
@@ -430,7 +552,10 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     // row blocks of one head. One-head tiles are dense 2-D problems, which oneDNN runs with its
     // fastest (brgemm/AMX) kernels.
     const std::int64_t row_bytes = Lkv * static_cast<std::int64_t>(sizeof(float));
-    const auto budget = static_cast<std::int64_t>(tile_bytes_);
+    // Key-major tiles are smaller (see set_tile_bytes); only one-head row tiles are key-major.
+    const bool key_major = fused_softmax_ && key_major_scores_ && compute_ == DataType::f32 && !masks.causal && !probs;
+    auto budget = static_cast<std::int64_t>(tile_bytes_ ? tile_bytes_ : default_tile_bytes(false));
+    if (!tile_bytes_ && key_major && Lq * row_bytes > budget) budget = static_cast<std::int64_t>(default_tile_bytes(true));
     std::int64_t tr = Lq, th = H, tb = B;
     if (Lq * row_bytes > budget) {
         tr = balanced(Lq, budget / row_bytes);
@@ -475,8 +600,8 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 auto& m = tp.bound;
                 const auto sp_bytes = std::max<std::size_t>(tp.scratchpad_bytes, 64);
                 m.scratchpad.set_data_handle(workspace_.get(slot_scratchpad, sp_bytes));
-                m.k_packed.set_data_handle(workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
-                m.v_packed.set_data_handle(workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
+                void* k_group = offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize);
+                void* v_group = offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize);
                 // Repack K / V only when the (batch, head) group or the layout changes.
                 auto repack = [&](PackedOperand& held, const md_t& layout, dnnl::memory& plain, void* source,
                                   const CachedPrimitive& pack, const std::unordered_map<int, dnnl::memory>& args) {
@@ -485,10 +610,60 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                     pack.primitive.execute(stream_, args);
                     held = {{b0, h0}, layout};
                 };
-                repack(packed_k_, tp.kt_packed_md, m.k_plain, offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize),
-                       tp.pack_k, m.pack_k_args);
-                repack(packed_v_, tp.v_packed_md, m.v_plain, offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize),
-                       tp.pack_v, m.pack_v_args);
+                auto* shift = static_cast<float*>(workspace_.get(slot_shift, sizeof(float)));
+                auto set_shift = [&] {  // the tile's bound on its scores, less the headroom
+                    if (key_norm_group_ != std::array{b0, cb, h0, ch}) {
+                        key_norm_ = max_row_norm(k, b0, cb, h0, ch, 0, Lkv);
+                        key_norm_group_ = {b0, cb, h0, ch};
+                    }
+                    *shift = std::abs(scale) * max_row_norm(q, b0, cb, h0, ch, r0, cr) * key_norm_ - kShiftHeadroom;
+                };
+                const auto rows = static_cast<std::size_t>(cb * ch * cr);
+                auto* sums = tp.fused ? static_cast<float*>(workspace_.get(slot_row_sums, sizeof(float) * rows)) : nullptr;
+                auto sums_representable = [&] {
+                    bool representable = true;
+                    for (std::size_t r = 0; r < rows; ++r) representable &= sums[r] >= kMinRowSum && std::isfinite(sums[r]);
+                    return representable;
+                };
+                if (tp.key_major) {
+                    // Pᵀ = exp(K·Qᵀ·scale - shift), column sums, Oᵀ = Vᵀ·Pᵀ / sums, Oᵀ -> out.
+                    if (tp.km_k_dense) {
+                        m.km_k_dense.set_data_handle(k_group);
+                    } else {
+                        m.km_k_dense.set_data_handle(workspace_.get(slot_k_packed, tp.km_k_dense_md.get_size()));
+                        repack(packed_k_, tp.km_k_dense_md, m.km_k, k_group, tp.km_pack_k, m.km_pack_k_args);
+                    }
+                    m.km_vt.set_data_handle(workspace_.get(slot_v_packed, tp.km_vt_md.get_size()));
+                    repack(packed_v_, tp.km_vt_md, m.km_v, v_group, tp.km_pack_v, m.km_pack_v_args);
+                    m.km_q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
+                    m.km_q_packed.set_data_handle(workspace_.get(slot_q_packed, tp.km_q_packed_md.get_size()));
+                    tp.km_pack_q.primitive.execute(stream_, m.km_pack_q_args);
+                    set_shift();
+                    m.km_shift.set_data_handle(shift);
+                    if (key_mask)
+                        m.km_key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
+                    m.km_pt.set_data_handle(workspace_.get(slot_scores, sizeof(float) * tile_elems));
+                    m.km_ones.set_data_handle(ones);
+                    m.km_sums.set_data_handle(sums);
+                    tp.km_scores.primitive.execute(stream_, m.km_scores_args);
+                    tp.km_sums.primitive.execute(stream_, m.km_sums_args);
+                    stream_.wait();
+                    if (sums_representable()) {
+                        m.km_ot.set_data_handle(workspace_.get(slot_out_t, tp.km_ot_md.get_size()));
+                        m.km_out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
+                        tp.km_out_t.primitive.execute(stream_, m.km_out_t_args);
+                        tp.km_unpack.primitive.execute(stream_, m.km_unpack_args);
+                        ++path_counts_.fused_tiles;
+                        ++path_counts_.key_major_tiles;
+                        continue;
+                    }
+                    ++path_counts_.fallback_tiles;  // recomputed exactly below
+                }
+                // (The key-major path shares these slots in its own layouts: the handles are set here.)
+                m.k_packed.set_data_handle(workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
+                m.v_packed.set_data_handle(workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
+                repack(packed_k_, tp.kt_packed_md, m.k_plain, k_group, tp.pack_k, m.pack_k_args);
+                repack(packed_v_, tp.v_packed_md, m.v_plain, v_group, tp.pack_v, m.pack_v_args);
                 m.q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
                 m.scores.set_data_handle(scores);
                 m.probs.set_data_handle(lowp);
@@ -496,18 +671,11 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 m.out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
                 if (key_mask) m.key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
                 if (masks.causal) m.causal.set_data_handle(offset_ptr(workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float)));
-                if (tp.fused) {
+                if (tp.fused && !tp.key_major) {
                     // Numerators exp(s - shift) straight from the Q·Kᵀ epilogue, their row sums,
                     // then P·V divided by the sums: the softmax without its three passes over the
                     // scores (oneDNN 2.6's softmax primitive costs as much as half a matmul here).
-                    if (key_norm_group_ != std::array{b0, cb, h0, ch}) {
-                        key_norm_ = max_row_norm(k, b0, cb, h0, ch, 0, Lkv);
-                        key_norm_group_ = {b0, cb, h0, ch};
-                    }
-                    auto* shift = static_cast<float*>(workspace_.get(slot_shift, sizeof(float)));
-                    *shift = std::abs(scale) * max_row_norm(q, b0, cb, h0, ch, r0, cr) * key_norm_ - kShiftHeadroom;
-                    const auto rows = static_cast<std::size_t>(cb * ch * cr);
-                    auto* sums = static_cast<float*>(workspace_.get(slot_row_sums, sizeof(float) * rows));
+                    set_shift();
                     m.shift.set_data_handle(shift);
                     m.sums.set_data_handle(sums);
                     m.sums_2d.set_data_handle(sums);
@@ -515,15 +683,13 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                     tp.qk_exp.primitive.execute(stream_, m.qk_exp_args);
                     tp.row_sum.primitive.execute(stream_, m.row_sum_args);
                     stream_.wait();
-                    bool representable = true;
-                    for (std::size_t r = 0; r < rows; ++r) representable &= sums[r] >= kMinRowSum && std::isfinite(sums[r]);
-                    if (representable) {
+                    if (sums_representable()) {
                         tp.pv_normalised.primitive.execute(stream_, m.pv_normalised_args);
                         ++path_counts_.fused_tiles;
                         continue;
                     }
                     ++path_counts_.fallback_tiles;  // recomputed exactly below
-                } else {
+                } else if (!tp.fused) {
                     ++path_counts_.exact_tiles;
                 }
                 tp.qk.primitive.execute(stream_, m.qk_args);

@@ -3,7 +3,8 @@
 // Batch and heads are matmul batch dimensions. Q·Kᵀ and P·V are oneDNN matmul primitives (the
 // scale is the Q·Kᵀ primitive's output scale, masks are its binary-add post-ops) and the softmax is
 // computed by oneDNN: exp in the Q·Kᵀ primitive's epilogue and normalisation in P·V's (see
-// set_fused_softmax), or oneDNN's softmax_v2 primitive where the weights are requested. On CPU
+// set_fused_softmax; single-threaded f32 computes the scores transposed, K·Qᵀ, see
+// set_key_major_scores), or oneDNN's softmax_v2 primitive where the weights are requested. On CPU
 // the work is tiled so that one tile's score block stays in L2 between the primitives: a tile is a 4-D sub-block (batches × heads × query rows) of the problem, so
 // small problems run as a single tile and large ones (long sequences) as row blocks of one head.
 // All primitives are cached per tile shape; scratch memory is reused across calls.
@@ -54,8 +55,11 @@ public:
     void forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                  const AttentionMasks& masks = {}, const Tensor* probs = nullptr, float scale = 0.f);
 
-    // Bytes of f32 scores one CPU tile may hold (default: half the L2 cache per thread times the
-    // thread count, at least 256 KiB). Exposed for benchmarks and tests of the tiling.
+    // Bytes of f32 scores one CPU tile may hold. 0 (the default, unless XMODAL_ATTENTION_TILE_BYTES
+    // is set) chooses per call: a quarter of the L2 cache on the key-major path (its transposed
+    // scores are read twice, and K and Vᵀ stay in L2 beside them: 128 rows at Lkv = 1024 run
+    // 5 % faster than 256), half the L2 per thread times the thread count otherwise; at least
+    // 256 KiB. Exposed for benchmarks and tests of the tiling.
     void set_tile_bytes(std::size_t bytes) { tile_bytes_ = bytes; }
     std::size_t tile_bytes() const { return tile_bytes_; }
 
@@ -64,13 +68,23 @@ public:
     // the rows and the P·V primitive divides by the sums. Only one-head row tiles (long sequences) take it; a
     // tile whose rows would underflow (a query nearly orthogonal to every key, both long) is
     // recomputed with oneDNN's softmax primitive, which also serves calls that request the
-    // weights. Default: on for bf16, where it is 1.5x faster at L=1024 (the softmax primitive
-    // costs more than both AMX matmuls); off for f32, where exp in the epilogue plus the row sums
-    // cost as much as the primitive (docs/PERFORMANCE.md).
+    // weights. Default: on for bf16 (1.5x faster than the softmax primitive at L=1024, where the
+    // primitive costs more than both AMX matmuls); for f32 on where the scores are key-major
+    // (one thread: 1.06x), off otherwise (row-major f32 is 2 % slower than the primitive;
+    // docs/PERFORMANCE.md).
     void set_fused_softmax(bool on) { fused_softmax_ = on; }
     bool fused_softmax() const { return fused_softmax_; }
+    // Key-major scores on the fused path (f32 tiles without a causal mask): Pᵀ = exp(K·Qᵀ - shift),
+    // so the sums over keys are column sums, which oneDNN's matmul computes with whole-vector
+    // loads (6x faster than the row sums P·1), and Oᵀ = Vᵀ·Pᵀ / sums. Default: on when oneDNN runs
+    // one thread, where it beats the row-major fused path by 8 %; with more threads its small
+    // per-tile primitives (column sums, Qᵀ and Oᵀ reorders) pay more in synchronisation than
+    // they save, so it is off.
+    void set_key_major_scores(bool on) { key_major_scores_ = on; }
+    bool key_major_scores() const { return key_major_scores_; }
     struct PathCounts {
         std::uint64_t fused_tiles = 0, exact_tiles = 0, fallback_tiles = 0;
+        std::uint64_t key_major_tiles = 0;  // of the fused tiles, those computed key-major
     };
     PathCounts path_counts() const { return path_counts_; }
 
@@ -93,6 +107,7 @@ private:
     std::size_t tile_bytes_;
     Tile last_tile_{0, 0, 0};
     bool fused_softmax_;
+    bool key_major_scores_;
     PathCounts path_counts_;
     std::array<std::int64_t, 4> key_norm_group_{-1, -1, -1, -1};  // (b0, batches, h0, heads) of key_norm_
     float key_norm_ = 0.f;

@@ -80,20 +80,23 @@ TEST_P(AttentionVsReference, MatchesNaiveDoublePrecision) {
     }
 
     const double tolerance = dtype == DataType::f32 ? 1e-4 : 2e-2;
-    // Without the weights requested, on each softmax path (fused: one-head row tiles only), then
-    // with the weights requested: three different code paths.
-    for (bool fused : {false, true}) {
+    // Without the weights requested, on each softmax path (fused: one-head row tiles only, with
+    // row-major or key-major scores), then with the weights requested: four code paths.
+    for (auto [fused, key_major] : {std::pair{false, false}, {true, false}, {true, true}}) {
         attention.set_fused_softmax(fused);
+        attention.set_key_major_scores(key_major);
         const auto before = attention.path_counts();
         attention.forward(q, k, v, out, masks);
         auto err = compare(out.to_f32(), want);
-        RecordProperty(fused ? "fused_max_rel_error" : "max_rel_error", std::to_string(err.relative()));
         const bool one_head_tiles = attention.last_tile().heads == 1 && attention.last_tile().batches == 1;
+        const bool takes_key_major = fused && key_major && one_head_tiles && dtype == DataType::f32 && !c.causal;
+        const char* path = !(fused && one_head_tiles) ? "primitive" : takes_key_major ? "fused key-major" : "fused";
+        RecordProperty(std::string(path) + " max_rel_error", std::to_string(err.relative()));
         std::printf("    %s %s, %s softmax: max abs error %.3g, relative %.3g (tile %lldx%lldx%lld)\n", c.name,
-                    std::string(dtype_name(dtype)).c_str(), fused && one_head_tiles ? "fused" : "primitive",
-                    err.max_abs, err.relative(), static_cast<long long>(attention.last_tile().batches),
+                    std::string(dtype_name(dtype)).c_str(), path, err.max_abs, err.relative(),
+                    static_cast<long long>(attention.last_tile().batches),
                     static_cast<long long>(attention.last_tile().heads), static_cast<long long>(attention.last_tile().rows));
-        EXPECT_LE(err.relative(), tolerance);
+        EXPECT_LE(err.relative(), tolerance) << path;
         const auto after = attention.path_counts();
         EXPECT_EQ(after.fallback_tiles, before.fallback_tiles) << "ordinary scores fell back";
         if (fused && one_head_tiles) {
@@ -101,6 +104,12 @@ TEST_P(AttentionVsReference, MatchesNaiveDoublePrecision) {
         }
         if (!fused) {
             EXPECT_EQ(after.fused_tiles, before.fused_tiles);
+        }
+        if (takes_key_major) {
+            EXPECT_GT(after.key_major_tiles, before.key_major_tiles) << path;
+        }
+        if (!(fused && key_major) || dtype != DataType::f32 || c.causal) {  // (a one-head tail tile may take it)
+            EXPECT_EQ(after.key_major_tiles, before.key_major_tiles) << path;
         }
     }
 
@@ -130,6 +139,7 @@ const Case cases[] = {
     {"causal_self", {2, 4, 50, 50, 32, 32}, false, true},
     {"causal_and_padding", {2, 3, 23, 23, 16, 16}, true, true},
     {"row_tiles_with_tail", {2, 2, 100, 257, 64, 64}, false, false, 20 * 257 * 4},
+    {"row_tiles_key_padding", {3, 2, 70, 83, 16, 24}, true, false, 16 * 83 * 4},
     {"head_tiles", {2, 5, 30, 40, 32, 32}, true, false, 2 * 30 * 40 * 4},
     {"row_tiles_causal_padding", {2, 3, 61, 61, 16, 16}, true, true, 7 * 61 * 4},
 };
@@ -177,13 +187,18 @@ TEST(Attention, FusedSoftmaxRecomputesRowsThatWouldUnderflow) {
         q.copy_from_f32(qv);
         k.copy_from_f32(kv);
         v.copy_from_f32(vv);
-        Attention attention(device, dtype);
-        attention.set_fused_softmax(true);
-        attention.set_tile_bytes(16 * s.Lkv * 4);  // two row tiles: the long queries, then the short ones
-        attention.forward(q, k, v, out);
-        EXPECT_EQ(attention.path_counts().fallback_tiles, 1u) << dtype_name(dtype);
-        EXPECT_EQ(attention.path_counts().fused_tiles, 1u) << dtype_name(dtype);
-        EXPECT_LE(compare(out.to_f32(), want).relative(), dtype == DataType::f32 ? 1e-4 : 2e-2) << dtype_name(dtype);
+        for (bool key_major : {false, true}) {
+            Attention attention(device, dtype);
+            attention.set_fused_softmax(true);
+            attention.set_key_major_scores(key_major);
+            attention.set_tile_bytes(16 * s.Lkv * 4);  // two row tiles: the long queries, then the short ones
+            attention.forward(q, k, v, out);
+            const std::string path = std::string(dtype_name(dtype)) + (key_major ? " key-major" : " row-major");
+            EXPECT_EQ(attention.path_counts().fallback_tiles, 1u) << path;
+            EXPECT_EQ(attention.path_counts().fused_tiles, 1u) << path;
+            EXPECT_EQ(attention.path_counts().key_major_tiles, key_major && dtype == DataType::f32 ? 1u : 0u) << path;
+            EXPECT_LE(compare(out.to_f32(), want).relative(), dtype == DataType::f32 ? 1e-4 : 2e-2) << path;
+        }
     }
 }
 
@@ -207,36 +222,53 @@ TEST(Attention, HeadsMergedThroughStridedOutputView) {
     Attention attention(device);
     attention.forward(heads(q, s.Lq), heads(k, s.Lkv), heads(v, s.Lkv), heads(o, s.Lq));
     EXPECT_LE(compare(heads(o, s.Lq).to_f32(), want).relative(), 1e-4);
+    // One-head row tiles of the same views, on every path: strided Q, K and V reach the packing
+    // reorders and the output is written through the strided view.
+    attention.set_tile_bytes(4 * s.Lkv * 4);
+    for (auto [fused, key_major] : {std::pair{false, false}, {true, false}, {true, true}}) {
+        attention.set_fused_softmax(fused);
+        attention.set_key_major_scores(key_major);
+        o.copy_from_f32(std::vector<float>(static_cast<std::size_t>(o.numel()), 0.f));
+        const auto before = attention.path_counts();
+        attention.forward(heads(q, s.Lq), heads(k, s.Lkv), heads(v, s.Lkv), heads(o, s.Lq));
+        EXPECT_EQ(attention.last_tile().rows, 3);
+        EXPECT_EQ(attention.path_counts().key_major_tiles > before.key_major_tiles, fused && key_major);
+        EXPECT_LE(compare(heads(o, s.Lq).to_f32(), want).relative(), 1e-4) << "fused " << fused << " key-major " << key_major;
+    }
 }
 
 TEST(Attention, SteadyStateCreatesNoPrimitivesAndAllocatesNothing) {
-    for (bool fused : {false, true}) {  // both softmax paths
+    // Every softmax path: the primitive, fused with row-major scores (causal), fused key-major.
+    for (auto [fused, causal] : {std::pair{false, true}, {true, true}, {true, false}}) {
         auto device = Device::open("cpu");
         device->primitives().clear();
         Attention attention(device);
         attention.set_fused_softmax(fused);
+        attention.set_key_major_scores(true);
         attention.set_tile_bytes(16 * 96 * 4);  // several tiles, including a tail tile
         const AttentionShape s{1, 2, 40, 96, 32, 32};
         auto [q, k, v, out] = random_qkv(device, s, 7);
         AttentionMasks masks;
-        masks.causal = true;
+        masks.causal = causal;
         attention.forward(q, k, v, out, masks);  // warm-up creates primitives and scratch
         auto cache_before = device->primitives().stats();
         auto alloc_before = allocation_stats();
         for (int i = 0; i < 5; ++i) attention.forward(q, k, v, out, masks);
         auto cache_after = device->primitives().stats();
         auto alloc_after = allocation_stats();
-        EXPECT_EQ(cache_after.created, cache_before.created) << "fused " << fused;
-        EXPECT_EQ(alloc_after.count, alloc_before.count) << "fused " << fused;
+        EXPECT_EQ(cache_after.created, cache_before.created) << "fused " << fused << " causal " << causal;
+        EXPECT_EQ(alloc_after.count, alloc_before.count) << "fused " << fused << " causal " << causal;
         EXPECT_EQ(attention.path_counts().fused_tiles > 0, fused);
+        EXPECT_EQ(attention.path_counts().key_major_tiles > 0, fused && !causal);
 
         // A second operator with the same shapes reuses the device's primitives.
         Attention second(device);
         second.set_fused_softmax(fused);
+        second.set_key_major_scores(true);
         second.set_tile_bytes(16 * 96 * 4);
         second.forward(q, k, v, out, masks);
-        EXPECT_EQ(device->primitives().stats().created, cache_before.created) << "fused " << fused;
-        EXPECT_GT(device->primitives().stats().hits, cache_after.hits) << "fused " << fused;
+        EXPECT_EQ(device->primitives().stats().created, cache_before.created) << "fused " << fused << " causal " << causal;
+        EXPECT_GT(device->primitives().stats().hits, cache_after.hits) << "fused " << fused << " causal " << causal;
     }
 }
 

@@ -110,12 +110,19 @@ void bench_sdpa(const std::shared_ptr<Device>& device, DataType dt, SdpaShape s,
     const double flop = 4.0 * s.B * s.H * s.L * s.L * s.D;
     const std::string shape = "B=" + std::to_string(s.B) + ",H=" + std::to_string(s.H) + ",L=" + std::to_string(s.L) +
                               ",D=" + std::to_string(s.D);
-    Attention tiled(device, dt), untiled(device, dt), other_softmax(device, dt);
+    // The default beside the variants it does not take (see set_fused_softmax and
+    // set_key_major_scores): oneDNN's softmax primitive, and the fused softmax with the scores
+    // in the other layout (which only differs for f32).
+    Attention tiled(device, dt), untiled(device, dt), softmax_primitive(device, dt), other_layout(device, dt);
     untiled.set_tile_bytes(std::size_t{1} << 40);
-    // The softmax variant the default does not take, for the side-by-side (see set_fused_softmax).
-    other_softmax.set_fused_softmax(!tiled.fused_softmax());
-    const char* other_name = tiled.fused_softmax() ? "xmodal-softmax-primitive" : "xmodal-fused-softmax";
-    for (auto [impl, op] : {std::pair{"xmodal", &tiled}, {other_name, &other_softmax}, {"xmodal-untiled", &untiled}}) {
+    softmax_primitive.set_fused_softmax(false);
+    other_layout.set_fused_softmax(true);
+    other_layout.set_key_major_scores(!tiled.key_major_scores());
+    std::vector<std::pair<const char*, Attention*>> variants{
+        {"xmodal", &tiled}, {"xmodal-softmax-primitive", &softmax_primitive}, {"xmodal-untiled", &untiled}};
+    if (dt == DataType::f32)
+        variants.push_back({tiled.key_major_scores() ? "xmodal-fused-row-major" : "xmodal-fused-key-major", &other_layout});
+    for (auto [impl, op] : variants) {
         auto [ms, peak_ms] = interleaved_median_ms(reps, [&] { op->forward(q, k, v, out); }, [&] { peak.run(); });
         const double gflops = flop / (ms * 1e6), peak_gflops = peak.flop() / (peak_ms * 1e6);
         auto tile = op->last_tile();
@@ -123,7 +130,8 @@ void bench_sdpa(const std::shared_ptr<Device>& device, DataType dt, SdpaShape s,
               {"gflops", gflops}, {"peak_gflops", peak_gflops}, {"vs_matmul_peak", gflops / peak_gflops},
               {"tile", std::to_string(tile.batches) + "x" + std::to_string(tile.heads) + "x" + std::to_string(tile.rows)},
               {"fused_tiles", static_cast<double>(op->path_counts().fused_tiles)},
-              {"fallback_tiles", static_cast<double>(op->path_counts().fallback_tiles)}});
+              {"fallback_tiles", static_cast<double>(op->path_counts().fallback_tiles)},
+              {"key_major_tiles", static_cast<double>(op->path_counts().key_major_tiles)}});
     }
     if (naive) {
         auto qv = q.to_f32(), kv = k.to_f32(), vv = v.to_f32();
