@@ -602,6 +602,9 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 m.scratchpad.set_data_handle(workspace_.get(slot_scratchpad, sp_bytes));
                 void* k_group = offset_ptr(k.data(), b0 * ks[0] + h0 * ks[1], csize);
                 void* v_group = offset_ptr(v.data(), b0 * vs[0] + h0 * vs[1], csize);
+                void* q_tile = offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize);
+                void* out_tile = offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize);
+                void* key_mask_rows = key_mask ? offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)) : nullptr;
                 // Repack K / V only when the (batch, head) group or the layout changes.
                 auto repack = [&](PackedOperand& held, const md_t& layout, dnnl::memory& plain, void* source,
                                   const CachedPrimitive& pack, const std::unordered_map<int, dnnl::memory>& args) {
@@ -620,10 +623,23 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                 };
                 const auto rows = static_cast<std::size_t>(cb * ch * cr);
                 auto* sums = tp.fused ? static_cast<float*>(workspace_.get(slot_row_sums, sizeof(float) * rows)) : nullptr;
-                auto sums_representable = [&] {
+                // A fused tile: the numerators and their sums, then, when every sum is representable,
+                // the normalised output. False: the tile is to be recomputed exactly.
+                using Args = std::unordered_map<int, dnnl::memory>;
+                auto run_fused = [&](const CachedPrimitive& numerators, const Args& numerator_args, const CachedPrimitive& sum,
+                                     const Args& sum_args, auto&& normalised_output) {
+                    numerators.primitive.execute(stream_, numerator_args);
+                    sum.primitive.execute(stream_, sum_args);
+                    stream_.wait();
                     bool representable = true;
                     for (std::size_t r = 0; r < rows; ++r) representable &= sums[r] >= kMinRowSum && std::isfinite(sums[r]);
-                    return representable;
+                    if (!representable) {
+                        ++path_counts_.fallback_tiles;
+                        return false;
+                    }
+                    normalised_output();
+                    ++path_counts_.fused_tiles;
+                    return true;
                 };
                 if (tp.key_major) {
                     // Pᵀ = exp(K·Qᵀ·scale - shift), column sums, Oᵀ = Vᵀ·Pᵀ / sums, Oᵀ -> out.
@@ -635,41 +651,36 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                     }
                     m.km_vt.set_data_handle(workspace_.get(slot_v_packed, tp.km_vt_md.get_size()));
                     repack(packed_v_, tp.km_vt_md, m.km_v, v_group, tp.km_pack_v, m.km_pack_v_args);
-                    m.km_q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
+                    m.km_q.set_data_handle(q_tile);
                     m.km_q_packed.set_data_handle(workspace_.get(slot_q_packed, tp.km_q_packed_md.get_size()));
                     tp.km_pack_q.primitive.execute(stream_, m.km_pack_q_args);
                     set_shift();
                     m.km_shift.set_data_handle(shift);
-                    if (key_mask)
-                        m.km_key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
+                    if (key_mask) m.km_key_mask.set_data_handle(key_mask_rows);
                     m.km_pt.set_data_handle(workspace_.get(slot_scores, sizeof(float) * tile_elems));
                     m.km_ones.set_data_handle(ones);
                     m.km_sums.set_data_handle(sums);
-                    tp.km_scores.primitive.execute(stream_, m.km_scores_args);
-                    tp.km_sums.primitive.execute(stream_, m.km_sums_args);
-                    stream_.wait();
-                    if (sums_representable()) {
-                        m.km_ot.set_data_handle(workspace_.get(slot_out_t, tp.km_ot_md.get_size()));
-                        m.km_out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
-                        tp.km_out_t.primitive.execute(stream_, m.km_out_t_args);
-                        tp.km_unpack.primitive.execute(stream_, m.km_unpack_args);
-                        ++path_counts_.fused_tiles;
-                        ++path_counts_.key_major_tiles;
+                    if (run_fused(tp.km_scores, m.km_scores_args, tp.km_sums, m.km_sums_args, [&] {
+                            m.km_ot.set_data_handle(workspace_.get(slot_out_t, tp.km_ot_md.get_size()));
+                            m.km_out.set_data_handle(out_tile);
+                            tp.km_out_t.primitive.execute(stream_, m.km_out_t_args);
+                            tp.km_unpack.primitive.execute(stream_, m.km_unpack_args);
+                            ++path_counts_.key_major_tiles;
+                        }))
                         continue;
-                    }
-                    ++path_counts_.fallback_tiles;  // recomputed exactly below
+                    // else recomputed exactly below
                 }
                 // (The key-major path shares these slots in its own layouts: the handles are set here.)
                 m.k_packed.set_data_handle(workspace_.get(slot_k_packed, tp.kt_packed_md.get_size()));
                 m.v_packed.set_data_handle(workspace_.get(slot_v_packed, tp.v_packed_md.get_size()));
                 repack(packed_k_, tp.kt_packed_md, m.k_plain, k_group, tp.pack_k, m.pack_k_args);
                 repack(packed_v_, tp.v_packed_md, m.v_plain, v_group, tp.pack_v, m.pack_v_args);
-                m.q.set_data_handle(offset_ptr(q.data(), b0 * qs[0] + h0 * qs[1] + r0 * qs[2], csize));
+                m.q.set_data_handle(q_tile);
                 m.scores.set_data_handle(scores);
                 m.probs.set_data_handle(lowp);
                 m.probs_pv.set_data_handle(lowp);
-                m.out.set_data_handle(offset_ptr(out.data(), b0 * os[0] + h0 * os[1] + r0 * os[2], osize));
-                if (key_mask) m.key_mask.set_data_handle(offset_ptr(workspace_.get(slot_key_mask, 0), b0 * Lkv, sizeof(float)));
+                m.out.set_data_handle(out_tile);
+                if (key_mask) m.key_mask.set_data_handle(key_mask_rows);
                 if (masks.causal) m.causal.set_data_handle(offset_ptr(workspace_.get(slot_causal, 0), r0 * Lkv, sizeof(float)));
                 if (tp.fused && !tp.key_major) {
                     // Numerators exp(s - shift) straight from the Q·Kᵀ epilogue, their row sums,
@@ -680,15 +691,10 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
                     m.sums.set_data_handle(sums);
                     m.sums_2d.set_data_handle(sums);
                     m.ones.set_data_handle(ones);
-                    tp.qk_exp.primitive.execute(stream_, m.qk_exp_args);
-                    tp.row_sum.primitive.execute(stream_, m.row_sum_args);
-                    stream_.wait();
-                    if (sums_representable()) {
-                        tp.pv_normalised.primitive.execute(stream_, m.pv_normalised_args);
-                        ++path_counts_.fused_tiles;
+                    if (run_fused(tp.qk_exp, m.qk_exp_args, tp.row_sum, m.row_sum_args,
+                                  [&] { tp.pv_normalised.primitive.execute(stream_, m.pv_normalised_args); }))
                         continue;
-                    }
-                    ++path_counts_.fallback_tiles;  // recomputed exactly below
+                    // else recomputed exactly below
                 } else if (!tp.fused) {
                     ++path_counts_.exact_tiles;
                 }
