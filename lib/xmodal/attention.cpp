@@ -332,7 +332,7 @@ Attention::TilePrimitives& Attention::tile_primitives(const Tensor& q, const Ten
     // (on multi-head tiles it falls to the reference matmul). Small problems, which run as one
     // multi-head tile, are dominated by dispatch, not by the softmax.
     tp->fused = fused_softmax_ && probs == nullptr && two_d;
-    tp->key_major = tp->fused && key_major_scores_ && compute_ == DataType::f32 && !causal;
+    tp->key_major = two_d && key_major_tiles(causal, probs != nullptr);
     if (tp->fused && !tp->key_major) {
         // oneDNN 2.6's brgemm matmul takes a per-row (M×1) binary post-op only as the middle dim of
         // a 3-D problem (2-D falls to its reference kernel), so the fused P·V of a one-head tile
@@ -553,7 +553,7 @@ void Attention::forward(const Tensor& q, const Tensor& k, const Tensor& v, const
     // fastest (brgemm/AMX) kernels.
     const std::int64_t row_bytes = Lkv * static_cast<std::int64_t>(sizeof(float));
     // Key-major tiles are smaller (see set_tile_bytes); only one-head row tiles are key-major.
-    const bool key_major = fused_softmax_ && key_major_scores_ && compute_ == DataType::f32 && !masks.causal && !probs;
+    const bool key_major = key_major_tiles(masks.causal, probs != nullptr);
     auto budget = static_cast<std::int64_t>(tile_bytes_ ? tile_bytes_ : default_tile_bytes(false));
     if (!tile_bytes_ && key_major && Lq * row_bytes > budget) budget = static_cast<std::int64_t>(default_tile_bytes(true));
     std::int64_t tr = Lq, th = H, tb = B;

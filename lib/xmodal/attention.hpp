@@ -100,6 +100,10 @@ private:
                                           const Tensor* probs, std::int64_t tb, std::int64_t th, std::int64_t tr,
                                           bool key_mask, bool causal, float scale);
     void prepare_masks(const AttentionMasks& masks, std::int64_t B, std::int64_t Lq, std::int64_t Lkv);
+    // Whether one-head row tiles of a call take the key-major fused path (set_key_major_scores).
+    bool key_major_tiles(bool causal, bool probs_requested) const {
+        return fused_softmax_ && key_major_scores_ && compute_ == DataType::f32 && !causal && !probs_requested;
+    }
 
     std::shared_ptr<Device> device_;
     DataType compute_;
