@@ -1,10 +1,9 @@
 #include "xmodal/object_detector.hpp"
 
-#include <deque>
-#include <future>
-
 #include <algorithm>
+#include <deque>
 #include <filesystem>
+#include <future>
 
 #include "xmodal/compute_thread.hpp"
 #include "xmodal/device.hpp"
@@ -33,13 +32,25 @@ struct ObjectDetector::Impl {
         std::vector<float> input;
         std::vector<HostTensor> outputs;
         std::vector<ImageSize> images;
-        std::size_t batch = 0;
         std::vector<std::vector<Detection>> result;  // run and decoded on the compute thread
         std::future<void> done;
         bool busy = false;
     };
     std::vector<std::unique_ptr<Request>> requests;  // max_in_flight of them
     std::deque<Request*> in_flight;                  // submission order
+
+    // Letterboxes and normalises the frames into `input` (one image after the other) and notes
+    // their sizes for decoding.
+    void preprocess(std::span<const VideoFrameView> frames, std::vector<float>& input, std::vector<ImageSize>& images) {
+        while (preprocessors.size() < frames.size()) preprocessors.push_back(std::make_unique<DetectionPreprocessor>(info.input));
+        const std::size_t per_image = preprocessors[0]->image_elements();
+        input.resize(per_image * frames.size());
+        images.clear();
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            preprocessors[i]->convert(frames[i], std::span<float>(input).subspan(i * per_image, per_image));
+            images.push_back({frames[i].width, frames[i].height});
+        }
+    }
 };
 
 namespace {
@@ -149,25 +160,29 @@ std::vector<std::vector<Detection>> ObjectDetector::detect(std::span<const Video
     }
     Impl& d = *impl_;
     if (frames.empty()) return {};
-    if (!d.batchable && frames.size() > 1) {
-        std::vector<std::vector<Detection>> result;
-        for (const auto& frame : frames) result.push_back(std::move(detect(std::span(&frame, 1))[0]));
-        return result;
-    }
-    const auto batch = frames.size();
-    while (d.preprocessors.size() < batch) d.preprocessors.push_back(std::make_unique<DetectionPreprocessor>(d.info.input));
-    const std::size_t per_image = d.preprocessors[0]->image_elements();
-    d.input.resize(per_image * batch);
-    for (std::size_t i = 0; i < batch; ++i)
-        d.preprocessors[i]->convert(frames[i], std::span<float>(d.input).subspan(i * per_image, per_image));
-
-    const std::int64_t b = static_cast<std::int64_t>(batch), h = d.info.input.height, w = d.info.input.width;
-    const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
-    d.runner->run({{d.input_name, TensorView{DataType::f32, shape, d.input.data()}}}, d.outputs);
-
     std::vector<ImageSize> images;
-    for (const auto& frame : frames) images.push_back({frame.width, frame.height});
-    return decode_batch(d.outputs, images);
+    d.preprocess(frames, d.input, images);
+    return run_and_decode(d.input, images, d.outputs);
+}
+
+std::vector<std::vector<Detection>> ObjectDetector::run_and_decode(const std::vector<float>& input,
+                                                                   const std::vector<ImageSize>& images,
+                                                                   std::vector<HostTensor>& outputs) {
+    Impl& d = *impl_;
+    const std::int64_t h = d.info.input.height, w = d.info.input.width;
+    const std::size_t per_image = input.size() / images.size();
+    // A model whose input is fixed to batch 1 runs the images one by one.
+    const std::size_t per_run = d.batchable ? images.size() : 1;
+    const auto b = static_cast<std::int64_t>(per_run);
+    const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
+    std::vector<std::vector<Detection>> result;
+    for (std::size_t first = 0; first < images.size(); first += per_run) {
+        d.runner->run({{d.input_name, TensorView{DataType::f32, shape, input.data() + first * per_image}}}, outputs);
+        const std::vector<ImageSize> run_images(images.begin() + static_cast<std::ptrdiff_t>(first),
+                                                images.begin() + static_cast<std::ptrdiff_t>(first + per_run));
+        for (auto& objects : decode_batch(outputs, run_images)) result.push_back(std::move(objects));
+    }
+    return result;
 }
 
 std::vector<std::vector<Detection>> ObjectDetector::decode_batch(const std::vector<HostTensor>& outputs,
@@ -213,32 +228,10 @@ void ObjectDetector::submit(std::span<const VideoFrameView> frames) {
     // Preprocess here, on the caller's thread (one thread: an OpenMP region off the compute
     // thread would start a second pool), while the compute thread runs earlier batches; the run
     // and the decoding happen there.
-    const auto batch = frames.size();
-    while (d.preprocessors.size() < batch) d.preprocessors.push_back(std::make_unique<DetectionPreprocessor>(d.info.input));
-    const std::size_t per_image = d.preprocessors[0]->image_elements();
-    request->input.resize(per_image * batch);
-    request->images.clear();
-    for (std::size_t i = 0; i < batch; ++i) {
-        d.preprocessors[i]->convert(frames[i], std::span<float>(request->input).subspan(i * per_image, per_image));
-        request->images.push_back({frames[i].width, frames[i].height});
-    }
-    request->batch = batch;
+    d.preprocess(frames, request->input, request->images);
     request->busy = true;
-    request->done = post_to_compute_thread([this, &d, request, per_image] {
-        const std::int64_t h = d.info.input.height, w = d.info.input.width;
-        // A model fixed to batch 1 runs the frames one by one (see detect()).
-        const std::size_t runs = d.batchable ? 1 : request->batch;
-        const std::int64_t b = static_cast<std::int64_t>(request->batch / runs);
-        const Shape shape = d.info.input.layout == ChannelLayout::nchw ? Shape{b, 3, h, w} : Shape{b, h, w, 3};
-        request->result.clear();
-        for (std::size_t run = 0; run < runs; ++run) {
-            const float* input = request->input.data() + run * per_image;
-            d.runner->run({{d.input_name, TensorView{DataType::f32, shape, input}}}, request->outputs);
-            std::vector<ImageSize> images(request->images.begin() + static_cast<std::ptrdiff_t>(run),
-                                          request->images.begin() + static_cast<std::ptrdiff_t>(run) + b);
-            for (auto& objects : decode_batch(request->outputs, images)) request->result.push_back(std::move(objects));
-        }
-    });
+    request->done = post_to_compute_thread(
+        [this, request] { request->result = run_and_decode(request->input, request->images, request->outputs); });
     d.in_flight.push_back(request);
 }
 

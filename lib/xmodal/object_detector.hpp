@@ -66,6 +66,10 @@ public:
 private:
     std::vector<std::vector<Detection>> decode_batch(const std::vector<HostTensor>& outputs,
                                                      const std::vector<ImageSize>& images) const;
+    // Runs the model on preprocessed images (one run per image when the model is fixed to batch
+    // 1) and decodes each image's objects. On the compute thread.
+    std::vector<std::vector<Detection>> run_and_decode(const std::vector<float>& input, const std::vector<ImageSize>& images,
+                                                       std::vector<HostTensor>& outputs);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
