@@ -18,6 +18,7 @@
 #include <gst/base/gstbasetransform.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <sstream>
@@ -172,9 +173,12 @@ void finish_frames(GstXmDetect* self, const std::vector<Pending>& pending,
                    const std::vector<std::vector<xmodal::Detection>>& detections) {
     const std::string& model = (*self->detector)->model_path();
     const int width = GST_VIDEO_INFO_WIDTH(&self->info), height = GST_VIDEO_INFO_HEIGHT(&self->info);
+    // One list per inferred frame: the detector returns one per view it was given.
+    g_assert(static_cast<std::size_t>(std::count_if(pending.begin(), pending.end(), [](const Pending& p) { return p.infer; })) ==
+             detections.size());
     std::size_t next = 0;
     for (const Pending& p : pending) {
-        if (p.infer && next < detections.size()) {
+        if (p.infer) {
             for (const auto& d : detections[next])
                 xmodal::gst::add_object(p.buffer, width, height, d.label, d.label_id, d.confidence, d.x1, d.y1, d.x2, d.y2);
             GST_LOG_OBJECT(self, "frame %" GST_TIME_FORMAT ": %zu objects", GST_TIME_ARGS(GST_BUFFER_PTS(p.buffer)),
