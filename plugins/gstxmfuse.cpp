@@ -42,6 +42,7 @@ enum {
     PROP_DEVICE,
     PROP_AUDIO_WINDOW,
     PROP_EVENT_THRESHOLD,
+    PROP_MIN_VISIBLE_SHARE,
 };
 
 struct XmFuseState {
@@ -60,6 +61,7 @@ struct XmFuseState {
 namespace {
 
 constexpr double default_event_threshold = 0.3;
+constexpr double default_min_visible_share = 0.5;  // FusionConfig's default
 constexpr double max_audio_window = 60.0;
 
 GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE(
@@ -205,6 +207,7 @@ static void gst_xm_fuse_set_property(GObject* object, guint prop_id, const GValu
         case PROP_DEVICE: set_string(self->device); break;
         case PROP_AUDIO_WINDOW: self->audio_window = g_value_get_double(value); break;
         case PROP_EVENT_THRESHOLD: self->event_threshold = g_value_get_double(value); break;
+        case PROP_MIN_VISIBLE_SHARE: self->min_visible_share = g_value_get_double(value); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
     GST_OBJECT_UNLOCK(self);
@@ -219,6 +222,7 @@ static void gst_xm_fuse_get_property(GObject* object, guint prop_id, GValue* val
         case PROP_DEVICE: g_value_set_string(value, self->device); break;
         case PROP_AUDIO_WINDOW: g_value_set_double(value, self->audio_window); break;
         case PROP_EVENT_THRESHOLD: g_value_set_double(value, self->event_threshold); break;
+        case PROP_MIN_VISIBLE_SHARE: g_value_set_double(value, self->min_visible_share); break;
         default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
     GST_OBJECT_UNLOCK(self);
@@ -236,7 +240,8 @@ static gboolean gst_xm_fuse_start(GstAggregator* agg) {
     GST_OBJECT_LOCK(self);
     const std::string model = self->model ? self->model : "", model_info = self->model_info ? self->model_info : "",
                       device = self->device ? self->device : "cpu";
-    const double audio_window = self->audio_window, event_threshold = self->event_threshold;
+    const double audio_window = self->audio_window, event_threshold = self->event_threshold,
+                 min_visible_share = self->min_visible_share;
     GST_OBJECT_UNLOCK(self);
 
     if (model.empty()) {
@@ -254,6 +259,11 @@ static gboolean gst_xm_fuse_start(GstAggregator* agg) {
                           ("expected a group score in (0, 1)"));
         return FALSE;
     }
+    if (!(min_visible_share >= 0 && min_visible_share <= 1)) {
+        GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("xmfuse: min-visible-share %g is out of range", min_visible_share),
+                          ("expected a share of an event's audio windows in 0 .. 1"));
+        return FALSE;
+    }
     try {
         std::string description = model_info;
         const std::string ext = ".safetensors";
@@ -263,6 +273,7 @@ static gboolean gst_xm_fuse_start(GstAggregator* agg) {
         xmodal::FusionConfig config = xmodal::FusionConfig::load(description);
         if (audio_window > 0) config.window = audio_window;
         config.event_threshold = static_cast<float>(event_threshold);
+        config.min_visible_share = min_visible_share;
         auto st = std::make_unique<XmFuseState>();
         st->model = std::make_unique<xmodal::FusionModel>(std::move(config), weights, xmodal::Device::open(device));
         delete self->state;
@@ -524,6 +535,12 @@ static void gst_xm_fuse_class_init(GstXmFuseClass* klass) {
         g_param_spec_double("event-threshold", "Event threshold",
                             "Sound-group score (0..1, exclusive) from which an audio window is part of a sound event",
                             -G_MAXDOUBLE, G_MAXDOUBLE, default_event_threshold, flags));
+    g_object_class_install_property(
+        gobject_class, PROP_MIN_VISIBLE_SHARE,
+        g_param_spec_double("min-visible-share", "Min visible share",
+                            "Share of an event's audio windows (0..1) at which a track must be on the frame to be "
+                            "attributed the sound; 0 lets every tracked object compete",
+                            -G_MAXDOUBLE, G_MAXDOUBLE, default_min_visible_share, flags));
 
     gst_element_class_add_static_pad_template_with_gtype(element_class, &video_template, GST_TYPE_AGGREGATOR_PAD);
     gst_element_class_add_static_pad_template_with_gtype(element_class, &audio_template, GST_TYPE_AGGREGATOR_PAD);
@@ -555,6 +572,7 @@ static void gst_xm_fuse_init(GstXmFuse* self) {
     self->device = g_strdup("cpu");
     self->audio_window = 0.0;
     self->event_threshold = default_event_threshold;
+    self->min_visible_share = default_min_visible_share;
     self->state = nullptr;
     // Live: a stalled or never-fed audio branch costs frames their audio after `latency`, never the
     // pipeline. The window centred on a frame ends half a YAMNet window (487.5 ms) after it, plus

@@ -30,6 +30,7 @@ struct _GstXmFuse {
     gchar* device;
     gdouble audio_window;     // seconds; 0 = the model's W
     gdouble event_threshold;  // group score that makes a token part of an event
+    gdouble min_visible_share;  // share of an event's tokens an object must be seen at to get it
 
     XmFuseState* state;
 };

@@ -62,6 +62,8 @@ void FusionConfig::validate(const std::string& where) const {
             if (c < 0) fail(where, ": sound group '", g.name, "' has class index ", c, ", expected >= 0");
     }
     if (classes.size() < 2) fail(where, ": ", classes.size(), " object classes, expected at least one plus the catch-all");
+    if (!(min_visible_share >= 0 && min_visible_share <= 1))
+        fail(where, ": min_visible_share is ", min_visible_share, ", expected 0..1");
     if (!(presence_tolerance >= 0) || !(max_gap >= 0) || !(velocity_lag > 0))
         fail(where, ": presence_tolerance, max_gap must be >= 0 and velocity_lag > 0");
 }
@@ -94,6 +96,7 @@ FusionConfig FusionConfig::load(const std::string& json_path) {
     c.heads = integer("heads", required("heads"));
     if (j.contains("embedding_dim")) c.embedding_dim = integer("embedding_dim", j["embedding_dim"]);
     if (j.contains("event_threshold")) c.event_threshold = static_cast<float>(number("event_threshold", j["event_threshold"]));
+    if (j.contains("min_visible_share")) c.min_visible_share = number("min_visible_share", j["min_visible_share"]);
     if (j.contains("presence_tolerance")) c.presence_tolerance = number("presence_tolerance", j["presence_tolerance"]);
     if (j.contains("max_gap")) c.max_gap = number("max_gap", j["max_gap"]);
     if (j.contains("velocity_lag")) c.velocity_lag = number("velocity_lag", j["velocity_lag"]);
@@ -293,6 +296,7 @@ void build_object_tokens(const FusionConfig& config, std::span<const TimedTrack>
     out.objects = No;
     out.object.assign(static_cast<std::size_t>(No * Fo), 0.f);
     out.track_ids.resize(order.size());
+    out.object_source.assign(order.begin(), order.end());
     out.object_class.resize(order.size());
     out.object_area.resize(order.size());
     out.size_curve.assign(static_cast<std::size_t>(No * M), 0.f);
@@ -342,20 +346,54 @@ void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken>
                          double t, FusionInputs& out) {
     build_audio_tokens(config, windows, t, out);
     build_object_tokens(config, tracks, t, out);
+    const auto La = static_cast<std::size_t>(out.audio_tokens);
+    out.seen.assign(static_cast<std::size_t>(out.objects) * La, 0);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(out.objects); ++k)
+        for (std::size_t i = 0; i < La; ++i)
+            out.seen[k * La + i] = box_at(tracks[out.object_source[k]], out.audio_centre[i], config) ? 1 : 0;
 }
 
 // ---- Model -----------------------------------------------------------------------------------------
 
-std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows) {
+namespace {
+
+// The mean of the attribution rows `rows` into `mean` (No + 1 values); `who` names the caller.
+void mean_of_rows(const FusionResult& result, std::span<const std::int64_t> rows, std::vector<float>& mean, const char* who) {
     const auto K = result.objects + 1;
-    std::vector<float> mean(static_cast<std::size_t>(K), 0.f);
+    mean.assign(static_cast<std::size_t>(K), 0.f);
     for (auto r : rows) {
-        if (r < 0 || r >= result.audio_tokens) fail("mean_attribution: row ", r, " outside 0..", result.audio_tokens - 1);
+        if (r < 0 || r >= result.audio_tokens) fail(who, ": row ", r, " outside 0..", result.audio_tokens - 1);
         for (std::int64_t k = 0; k < K; ++k) mean[static_cast<std::size_t>(k)] += result.attribution[static_cast<std::size_t>(r * K + k)];
     }
     if (!rows.empty())
         for (auto& v : mean) v /= static_cast<float>(rows.size());
+}
+
+}  // namespace
+
+std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows) {
+    std::vector<float> mean;
+    mean_of_rows(result, rows, mean, "mean_attribution");
     return mean;
+}
+
+std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inputs, const FusionResult& result,
+                             std::span<const std::int64_t> rows, std::vector<float>& mean) {
+    const auto No = result.objects, La = result.audio_tokens;
+    mean_of_rows(result, rows, mean, "attributed_slot");
+    const bool known = inputs.seen.size() == static_cast<std::size_t>(No * La) && No * La > 0;
+    std::int64_t best = No;  // off-screen competes always
+    for (std::int64_t k = 0; k < No; ++k) {
+        if (known && !rows.empty()) {
+            std::size_t seen = 0;
+            for (auto r : rows) seen += inputs.seen[static_cast<std::size_t>(k * La + r)];
+            if (static_cast<double>(seen) < config.min_visible_share * static_cast<double>(rows.size())) continue;
+        }
+        if (mean[static_cast<std::size_t>(k)] > mean[static_cast<std::size_t>(best)] ||
+            (mean[static_cast<std::size_t>(k)] == mean[static_cast<std::size_t>(best)] && k < best))
+            best = k;
+    }
+    return best;
 }
 
 namespace {
@@ -509,7 +547,7 @@ void FusionModel::forward(const FusionInputs& in) {
 }
 
 void FusionModel::aggregate(const FusionInputs& in) {
-    const auto La = in.audio_tokens, No = in.objects, K = No + 1, G = static_cast<std::int64_t>(config_.groups.size());
+    const auto La = in.audio_tokens, No = in.objects, G = static_cast<std::int64_t>(config_.groups.size());
     result_.events.clear();
     std::int64_t r = 0;
     auto best_group = [&](std::int64_t row) {
@@ -525,18 +563,16 @@ void FusionModel::aggregate(const FusionInputs& in) {
         }
         std::int64_t end = r + 1;
         while (end < La && best_group(end) == g) ++end;
-        mean_row_.assign(static_cast<std::size_t>(K), 0.f);
-        for (std::int64_t i = r; i < end; ++i)
-            for (std::int64_t k = 0; k < K; ++k)
-                mean_row_[static_cast<std::size_t>(k)] += result_.attribution[static_cast<std::size_t>(i * K + k)];
-        const auto slot = std::max_element(mean_row_.begin(), mean_row_.end()) - mean_row_.begin();
+        event_rows_.clear();
+        for (std::int64_t i = r; i < end; ++i) event_rows_.push_back(i);
+        const auto slot = attributed_slot(config_, in, result_, event_rows_, mean_row_);
         FusionEvent e;
         e.group = g;
         e.first_token = r;
         e.last_token = end - 1;
         e.slot = slot;
         e.track_id = slot < No ? in.track_ids[static_cast<std::size_t>(slot)] : -1;
-        e.probability = mean_row_[static_cast<std::size_t>(slot)] / static_cast<float>(end - r);
+        e.probability = mean_row_[static_cast<std::size_t>(slot)];
         result_.events.push_back(e);
         r = end;
     }

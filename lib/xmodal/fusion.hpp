@@ -40,6 +40,10 @@ struct FusionConfig {
     std::vector<SoundGroup> groups = default_groups();
     std::vector<std::string> classes = default_classes();  // object classes; the last is the catch-all
     float event_threshold = 0.3f;  // a token belongs to an event when its best group score reaches it
+    // An event is attributed to an object only when the object was on the frame at this share of
+    // the event's token centres (FUSION.md §3): fusion names an object it saw while it sounded.
+    // 0 lets every object of the query compete.
+    double min_visible_share = 0.5;
     // When a track "exists" at a time τ (§2: box at t, presence, size curve): τ lies within
     // `presence_tolerance` of one of its boxes, or between two consecutive boxes at most `max_gap`
     // apart (then the box is interpolated linearly). Scene files sample boxes at frame times and
@@ -120,10 +124,14 @@ struct FusionInputs {
     std::int64_t objects = 0;             // No
     std::vector<float> object;            // No × Fo, row-major
     std::vector<std::int64_t> track_ids;  // per row, by increasing id
+    std::vector<std::size_t> object_source;  // per row: index of the TimedTrack it came from
     std::vector<int> object_class;        // per row: index into FusionConfig::classes
     std::vector<float> object_area;       // per row: w·h of the box at t (normalised)
     std::vector<float> size_curve;        // No × M: the size curve feature (§2 item 4)
     std::vector<std::uint8_t> presence;   // No × M
+    // No × La: 1 when object k exists at audio token i's centre (build_fusion_inputs). Empty means
+    // unknown, and every object counts as seen (inputs assembled by hand, tests).
+    std::vector<std::uint8_t> seen;
 };
 
 // The audio tokens at t: windows whose centre lies in (t − W, t], ordered by centre. `windows`
@@ -159,6 +167,12 @@ inline constexpr std::string_view kEmergencyVehicle = "emergency-vehicle";
 // Mean of the attribution rows `rows` (an event's tokens): No + 1 values.
 std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows);
 
+// The slot an event made of the tokens `rows` is attributed to (FUSION.md §3): the argmax of their
+// mean attribution (written to `mean`, No + 1 values) over off-screen and the objects seen at no
+// less than config.min_visible_share of those tokens. Allocation-free once `mean` has grown.
+std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inputs, const FusionResult& result,
+                             std::span<const std::int64_t> rows, std::vector<float>& mean);
+
 // Not thread-safe: one FusionModel per streaming thread (it owns its buffers and result).
 class FusionModel {
 public:
@@ -193,6 +207,7 @@ private:
     // Growing buffers (reuse_buffer): inputs, hidden layers, encodings, emission logits.
     Tensor audio_in_, audio_hidden_, audio_enc_, object_in_, object_hidden_, keys_, logits_;
     std::vector<float> mean_row_;
+    std::vector<std::int64_t> event_rows_;
     FusionResult result_;
 };
 

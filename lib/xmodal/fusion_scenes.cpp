@@ -402,6 +402,7 @@ std::vector<MethodScore> evaluate_attribution(const FusionConfig& config, std::s
                                               FusionModel* model, double correlation_threshold) {
     const auto G = config.groups.size();
     std::vector<MethodScore> scores;
+    std::vector<float> mean;
     for (const char* method : {"model", "largest", "loudness-correlation", "class-prior"}) {
         if (!model && std::strcmp(method, "model") == 0) continue;
         MethodScore s;
@@ -413,8 +414,7 @@ std::vector<MethodScore> evaluate_attribution(const FusionConfig& config, std::s
             if (s.method == "model") {
                 const FusionResult& r = model->run(c.inputs);
                 if (!c.rows.empty()) {
-                    const auto mean = mean_attribution(r, c.rows);
-                    const auto slot = std::max_element(mean.begin(), mean.end()) - mean.begin();
+                    const auto slot = attributed_slot(config, c.inputs, r, c.rows, mean);
                     answer = slot < r.objects ? c.inputs.track_ids[static_cast<std::size_t>(slot)] : -1;
                 }
             } else if (s.method == "largest") {

@@ -243,6 +243,29 @@ TEST(FusionTokens, ObjectTokensByHand) {
     EXPECT_TRUE(in.object.empty());
 }
 
+TEST(FusionTokens, SeenSaysWhichObjectsExistAtEachAudioToken) {
+    auto c = small_embedding();
+    // Windows centred at 7, 8, 9, 10; the car is there throughout, the person only from 8.9 s, the
+    // bus from 7.0 to 8.0 and again at 10 (a gap longer than max_gap between).
+    std::vector<AudioToken> windows = {window(7, -30), window(8, -30), window(9, -30), window(10, -30)};
+    TimedTrack car{1, "car", {}}, person{2, "person", {}}, bus{3, "bus", {}};
+    for (double t = 6.0; t <= 10.0; t += 0.25) car.boxes.push_back(box(t, 0.1f, 0.1f, 0.1f, 0.1f));
+    for (double t = 8.9; t <= 10.0; t += 0.1) person.boxes.push_back(box(t, 0.5f, 0.5f, 0.05f, 0.1f));
+    bus.boxes = {box(7.0, 0, 0, 0.3f, 0.3f), box(8.0, 0, 0, 0.3f, 0.3f), box(10.0, 0, 0, 0.3f, 0.3f)};
+    std::vector<TimedTrack> tracks = {person, bus, car};
+    FusionInputs in;
+    build_fusion_inputs(c, windows, tracks, 10.0, in);
+    ASSERT_EQ(in.audio_tokens, 4);
+    ASSERT_EQ(in.track_ids, (std::vector<std::int64_t>{1, 2, 3}));
+    EXPECT_EQ(in.object_source, (std::vector<std::size_t>{2, 0, 1}));
+    EXPECT_EQ(in.seen, (std::vector<std::uint8_t>{1, 1, 1, 1,    // car
+                                                  0, 0, 1, 1,    // person: from 8.9 s
+                                                  1, 1, 0, 1}));  // bus: lost between 8 and 10 s
+    // Object tokens alone know no audio: nothing is seen, and attribution treats that as unknown.
+    build_object_tokens(c, tracks, 10.0, in);
+    EXPECT_EQ(in.objects, 3);
+}
+
 // ---- Model ---------------------------------------------------------------------------------------
 
 FusionConfig tiny_config() {
@@ -339,6 +362,36 @@ TEST(FusionModel, EventsAreRunsOfOneGroupAboveTheThreshold) {
         EXPECT_EQ(r.events[e].track_id, slot < 3 ? 100 + slot : -1);
         EXPECT_NEAR(r.events[e].probability, mean[static_cast<std::size_t>(slot)], 1e-6);
     }
+}
+
+TEST(FusionModel, EventsGoOnlyToObjectsSeenForMostOfThem) {
+    // Three objects and off-screen over four tokens; object 0 has the highest mean attribution but
+    // is on the frame at one token of the event (rows 1..3) only, object 1 at two of three.
+    FusionConfig c;
+    FusionInputs in;
+    in.audio_tokens = 4;
+    in.objects = 3;
+    in.seen = {1, 1, 0, 0,  0, 1, 1, 0,  1, 1, 1, 1};
+    FusionResult r;
+    r.audio_tokens = 4;
+    r.objects = 3;
+    r.attribution = {0.1f, 0.2f, 0.3f, 0.4f,  0.7f, 0.1f, 0.05f, 0.15f,  0.6f, 0.2f, 0.05f, 0.15f,  0.5f, 0.3f, 0.05f, 0.15f};
+    const std::vector<std::int64_t> rows = {1, 2, 3};
+    std::vector<float> mean;
+    c.min_visible_share = 0;
+    EXPECT_EQ(attributed_slot(c, in, r, rows, mean), 0);
+    ASSERT_EQ(mean.size(), 4u);
+    EXPECT_NEAR(mean[0], 0.6f, 1e-6);
+    EXPECT_NEAR(mean[1], 0.2f, 1e-6);
+    c.min_visible_share = 0.5;  // object 0 seen at 1/3 of the rows: out; object 1 (2/3) wins
+    EXPECT_EQ(attributed_slot(c, in, r, rows, mean), 1);
+    EXPECT_NEAR(mean[0], 0.6f, 1e-6);  // the mean itself is unchanged
+    c.min_visible_share = 0.7;  // object 1 out too; object 2 (0.05) loses to off-screen (0.15)
+    EXPECT_EQ(attributed_slot(c, in, r, rows, mean), 3);
+    in.seen.clear();  // unknown: every object competes
+    EXPECT_EQ(attributed_slot(c, in, r, rows, mean), 0);
+    EXPECT_NE(error_of([&] { attributed_slot(c, in, r, std::vector<std::int64_t>{4}, mean); }).find("row 4 outside 0..3"),
+              std::string::npos);
 }
 
 TEST(FusionModel, VehiclesWithASirenAreEmergencyVehicles) {

@@ -416,6 +416,8 @@ TEST(XmFuse, BadSettingsAreErrorsAtStateChange) {
         {weights.c_str(), "audio-window", 100, "audio-window"},
         {weights.c_str(), "event-threshold", 1.5, "event-threshold"},
         {weights.c_str(), "event-threshold", 0, "event-threshold"},
+        {weights.c_str(), "min-visible-share", 1.5, "min-visible-share"},
+        {weights.c_str(), "min-visible-share", -0.1, "min-visible-share"},
     };
     for (const Case& c : cases) {
         GstElement* e = gst_element_factory_make("xmfuse", nullptr);

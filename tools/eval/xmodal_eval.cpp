@@ -4,6 +4,7 @@
 //                    [--split test|val]
 //   xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config models/fusion.json]
 //   xmodal-eval fusion --scenes DIR [--model models/fusion.safetensors] [--train-scenes DIR | --threshold R]
+//                      [--min-visible-share S]
 //
 // flow: PEMS08 traffic-flow forecasting, 12 steps (1 h) in → 12 out, on the test windows of the
 // STAEformer/BasicTS index (default; 3566 windows) or the DCRNN/LibCity test set (3567), rebuilt
@@ -50,7 +51,8 @@ int usage() {
     std::fprintf(stderr,
                  "usage: xmodal-eval flow [--baselines] [--model FILE.onnx [--unknown-series]] [--windows staeformer|dcrnn] [--split test|val]\n"
                  "       xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config FILE.json]\n"
-                 "       xmodal-eval fusion --scenes DIR [--model FILE.safetensors] [--train-scenes DIR | --threshold R]\n");
+                 "       xmodal-eval fusion --scenes DIR [--model FILE.safetensors] [--train-scenes DIR | --threshold R]\n"
+                 "                          [--min-visible-share S]\n");
     return 2;
 }
 
@@ -187,14 +189,15 @@ int fusion_dataset(int argc, char** argv) {
 
 int fusion(int argc, char** argv) {
     std::string scenes_dir, model_path, train_dir;
-    double threshold = xmodal::kDefaultCorrelationThreshold;
-    bool threshold_given = false;
+    double threshold = xmodal::kDefaultCorrelationThreshold, min_visible_share = 0;
+    bool threshold_given = false, share_given = false;
     for (int i = 0; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--scenes" && i + 1 < argc) scenes_dir = argv[++i];
         else if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
         else if (arg == "--train-scenes" && i + 1 < argc) train_dir = argv[++i];
         else if (arg == "--threshold" && i + 1 < argc) threshold = std::atof(argv[++i]), threshold_given = true;
+        else if (arg == "--min-visible-share" && i + 1 < argc) min_visible_share = std::atof(argv[++i]), share_given = true;
         else return usage();
     }
     if (scenes_dir.empty()) return usage();
@@ -206,7 +209,12 @@ int fusion(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<xmodal::FusionModel> model;
     if (!model_path.empty()) model = xmodal::FusionModel::load(model_path);
-    const xmodal::FusionConfig config = model ? model->config() : xmodal::FusionConfig{};
+    xmodal::FusionConfig config = model ? model->config() : xmodal::FusionConfig{};
+    if (share_given) {
+        if (!(min_visible_share >= 0 && min_visible_share <= 1))
+            xmodal::fail("--min-visible-share: expected 0..1, got ", min_visible_share);
+        config.min_visible_share = min_visible_share;
+    }
     auto cases_of = [&](const LoadedScenes& loaded) {
         std::vector<xmodal::AttributionCase> cases;
         for (std::size_t s = 0; s < loaded.scenes.size(); ++s)
@@ -234,7 +242,7 @@ int fusion(int argc, char** argv) {
                                              {"events", n}};
         }
         j["per_group"] = groups;
-        if (score.method == "model") j["model"] = model_path;
+        if (score.method == "model") j["model"] = model_path, j["min_visible_share"] = config.min_visible_share;
         if (score.method == "loudness-correlation") {
             j["threshold"] = std::isfinite(threshold) ? nlohmann::ordered_json(rounded(threshold)) : nlohmann::ordered_json("-inf");
             j["threshold_from"] = threshold_from;
