@@ -26,6 +26,7 @@ REPO = sys.argv.pop(1) if len(sys.argv) > 1 and os.path.isdir(sys.argv[1]) else 
 sys.path.insert(0, os.path.join(REPO, "tools", "fusion"))
 
 import build_scenes  # noqa: E402
+import ideal_observer  # noqa: E402
 import scene_audio as audio  # noqa: E402
 import scene_geometry as geo  # noqa: E402
 from tracks import ClipTracks, shared_dir  # noqa: E402
@@ -142,6 +143,55 @@ class Geometry(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(os.path.join(MEDIA, "siren_ambulance_4s.wav")), f"staged media not found in {MEDIA}")
+class Identifiability(unittest.TestCase):
+    """The observer rule's arithmetic: a still siren (flat course) 2.4 s long is heard at
+    n = 2.4 / 0.48 = 5 window points with sigma 1.3 dB, so a rival whose size course mismatches by
+    m dB gives log-odds 5 m^2 / (2 1.3^2); 5.4 is reached at m = 1.91 dB."""
+
+    @staticmethod
+    def rule(log_odds, db):
+        builder = object.__new__(build_scenes.SceneBuilder)
+        builder.identifiable_log_odds, builder.identifiable_db = log_odds, db
+        return builder
+
+    @staticmethod
+    def rival(mismatch_db, start=0.0, end=2.4):
+        t = np.arange(start - 0.5, end + 0.5, 1 / 30)
+        ramp = (t - t.mean()) * mismatch_db / np.arange(start, end + 1e-9, 0.1).std()  # dB of 10 log10(w h)
+        side = 10 ** (ramp / 20)
+        return build_scenes.SceneTrack(7, "car", np.stack([t, 0 * t, 0 * t, side, side], axis=1), True, None)
+
+    def test_log_odds_rule(self):
+        still = build_scenes.Source(lambda t: np.full(np.shape(t), 20.0), lambda t: 0.0)
+        observer = self.rule(build_scenes.IDENTIFIABLE_LOG_ODDS, 0.0)
+        self.assertAlmostEqual(build_scenes.WINDOW_NOISE_DB["siren"], 1.3)
+        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.85)))
+        self.assertTrue(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.97)))
+        # A visible source's own mismatch counts against it: rival^2 - own^2 must reach 3.65 dB^2.
+        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.97)))
+        # The older rule: rival >= own + 1 dB.
+        older = self.rule(0.0, 1.0)
+        self.assertTrue(older.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.05)))
+        self.assertFalse(older.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.45)))
+
+
+class IdealObserver(unittest.TestCase):
+    def test_window_loudness_is_the_detectors(self):
+        t = np.arange(3 * 16000) / 16000
+        centres, loud = ideal_observer.window_loudness(0.5 * np.sin(2 * math.pi * 440 * t))
+        # Windows of 15600 samples every 7680 (AudioEventDetector), centred 0.4875 s into each.
+        self.assertEqual(len(centres), 1 + (len(t) - 15600) // 7680)
+        self.assertAlmostEqual(centres[1], (7680 + 7800) / 16000)
+        np.testing.assert_allclose(loud, 10 * np.log10(0.125), atol=0.01)
+
+    def test_mismatch_ignores_an_offset_and_missing_boxes(self):
+        course = np.array([0.0, 1.0, 2.0, 3.0])
+        self.assertAlmostEqual(ideal_observer.mismatch(course, course + 5.0), 0.0)
+        self.assertAlmostEqual(ideal_observer.mismatch(course, np.array([0.0, 0.0, np.nan, 0.0])),
+                               np.std([0.0, 1.0, 3.0]))
+        self.assertEqual(ideal_observer.mismatch(course, np.array([np.nan, np.nan, 1.0, np.nan])), np.inf)
+
+
 class Scenes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

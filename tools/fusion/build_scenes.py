@@ -55,9 +55,17 @@ DURATION_S = {"siren": (1.5, 4.0), "horn": (0.4, 1.4), "engine": (1.5, 4.0), "sp
 GROUP_LEVEL_DB = {"siren": 4.0, "horn": 4.0, "engine": -2.0, "speech": -6.0}
 MIN_SNR_DB, MAX_SNR_DB = 3.0, 24.0
 OFFSCREEN_SHARE = 0.25
-# Least RMS difference (dB) between the loudness courses of a source and any other object that
-# could have made the sound (SceneBuilder.source_identifiable); 0 switches the rule off.
+# Identifiability (SceneBuilder.source_identifiable), two rules. The default (the committed
+# weights' training scenes): a rival's RMS course mismatch must exceed the source's own by
+# IDENTIFIABLE_DB (0: no rule). The observer rule (--identifiable-log-odds, e.g.
+# IDENTIFIABLE_LOG_ODDS): an observer hears the loudness once per YAMNet hop (WINDOW_HOP_S) with
+# the noise a window's loudness has around the source's 1/r course (WINDOW_NOISE_DB, measured on
+# training scenes: tools/fusion/ideal_observer.py --noise), and each rival must lose against the
+# source by that log-odds in expectation.
 IDENTIFIABLE_DB = 1.0
+IDENTIFIABLE_LOG_ODDS = 5.4  # = 2 x 1.645^2: each rival loses with probability >= 95 %
+WINDOW_HOP_S = 0.48
+WINDOW_NOISE_DB = {"siren": 1.3, "horn": 1.8, "engine": 1.2, "speech": 1.6}
 # Spread of one event's level around its group's (dB): voices range from normal to raised.
 LEVEL_SPREAD_DB = {"siren": (-3.0, 3.0), "horn": (-3.0, 3.0), "engine": (-3.0, 3.0), "speech": (-3.0, 6.0)}
 
@@ -193,11 +201,12 @@ class SceneTrack:
 
 class SceneBuilder:
     def __init__(self, split, clip_tracks, seed, index, duration=8.0, offset=None, synthetic=True,
-                 identifiable_db=None, attempt=0):
+                 identifiable_db=None, identifiable_log_odds=None, attempt=0):
         self.split, self.clip, self.duration = split, clip_tracks, duration
         self.cfg = SPLITS["test" if split == "demo" else split]
         self.rng = np.random.default_rng([seed, SPLIT_STREAM[split], index, attempt])
         self.identifiable_db = IDENTIFIABLE_DB if identifiable_db is None else identifiable_db
+        self.identifiable_log_odds = 0.0 if identifiable_log_odds is None else identifiable_log_odds
         self.synthetic_allowed = synthetic
         rng = self.rng
         self.offset = float(rng.uniform(0, max(0.0, clip_tracks.duration - duration))) if offset is None else offset
@@ -317,9 +326,15 @@ class SceneBuilder:
     # off-screen idling engine next to a parked car: no observer can tell them apart. So, over
     # the event (0.1 s steps, means removed), the RMS mismatch between the sound's course
     # (-20 log10 r) and every other compatible object's observed size course (visible at the
-    # event's end and for half of it) must exceed the source's own mismatch by IDENTIFIABLE_DB;
-    # for an off-screen source every such object must mismatch by that much. Sources are still
-    # often still, slow, crossing or like a neighbour; they only need one observable difference.
+    # event's end and for half of it) decides. Under the log-odds rule, an observer hearing the
+    # loudness at n = duration / WINDOW_HOP_S points with noise sigma (WINDOW_NOISE_DB) expects a
+    # log-likelihood ratio of n (rival^2 - own^2) / (2 sigma^2) for the source against a rival
+    # (own = 0 off-screen); it must reach IDENTIFIABLE_LOG_ODDS. Under the dB rule, the rival's
+    # mismatch must exceed the source's own by IDENTIFIABLE_DB. Sources are still often still,
+    # slow, crossing or like a neighbour; they only need one observable difference.
+
+    def rule_on(self):
+        return self.identifiable_log_odds > 0 or self.identifiable_db > 0
 
     def level_course(self, source, times):
         return -20.0 * np.log10(np.maximum(source.distance_at(times), 1.0))
@@ -345,20 +360,26 @@ class SceneBuilder:
     def rivals(self, group, start, end):
         return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.5]
 
-    def distinct(self, start, end, source, own, track):
+    def distinct(self, group, start, end, source, own, track):
         times = np.arange(start, end + 1e-9, 0.1)
         other = self.mismatch(self.level_course(source, times), track, times)
-        return other is None or other >= own + self.identifiable_db
+        if other is None:
+            return True
+        if self.identifiable_log_odds > 0:
+            points = max(1.0, (end - start) / WINDOW_HOP_S)
+            log_odds = points * (other ** 2 - own ** 2) / (2.0 * WINDOW_NOISE_DB[group] ** 2)
+            return log_odds >= self.identifiable_log_odds
+        return other >= own + self.identifiable_db
 
     def source_identifiable(self, group, start, end, source, source_track):
-        if self.identifiable_db <= 0:
+        if not self.rule_on():
             return True
         own = self.own_mismatch(start, end, source, source_track)
-        return all(self.distinct(start, end, source, own, tr) for tr in self.rivals(group, start, end) if tr is not source_track)
+        return all(self.distinct(group, start, end, source, own, tr) for tr in self.rivals(group, start, end) if tr is not source_track)
 
     def keeps_identifiable(self, new_track, pending=()):
         """Whether adding new_track leaves the planned events (and `pending` ones) identifiable."""
-        if self.identifiable_db <= 0:
+        if not self.rule_on():
             return True
         for ev in list(self.events) + list(pending):
             g, start, end = ev["group"], ev["start"], ev["end"]
@@ -366,7 +387,7 @@ class SceneBuilder:
                     new_track.coverage(start, end) < 0.5:
                 continue
             own = self.own_mismatch(start, end, ev["source"], ev.get("track"))
-            if not self.distinct(start, end, ev["source"], own, new_track):
+            if not self.distinct(g, start, end, ev["source"], own, new_track):
                 return False
         return True
 
@@ -626,8 +647,14 @@ class SceneBuilder:
         return {"schema": SCHEMA, "id": scene_id, "split": self.split, "audio": wav_name, "duration": self.duration,
                 "video": {"clip": self.cfg["clip"], "offset": round(self.offset, 4), "width": self.clip.width, "height": self.clip.height},
                 "tracks": tracks, "events": events, "background": background_json,
-                "builder": {"identifiable_db": self.identifiable_db, "camera": {"height_m": round(self.camera.height, 2),
-                            "pitch_deg": round(math.degrees(self.camera.pitch), 2), "hfov_deg": geo.HFOV_DEG}}}
+                "builder": self.builder_json()}
+
+    def builder_json(self):
+        rule = {"identifiable_db": self.identifiable_db}
+        if self.identifiable_log_odds > 0:  # scenes of the dB rule keep their former description
+            rule = {"identifiable_log_odds": self.identifiable_log_odds, "window_noise_db": WINDOW_NOISE_DB}
+        return {**rule, "camera": {"height_m": round(self.camera.height, 2),
+                                   "pitch_deg": round(math.degrees(self.camera.pitch), 2), "hfov_deg": geo.HFOV_DEG}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,10 +670,10 @@ def clip_tracks(split, work, plugins):
 
 
 def build_one(job):
-    split, index, seed, out_dir, work, plugins, duration, identifiable_db = job
+    split, index, seed, out_dir, work, plugins, duration, identifiable_db, identifiable_log_odds = job
     for attempt in range(10):  # a scene where no event could be placed is drawn again
         builder = SceneBuilder(split, clip_tracks(split, work, plugins), seed, index, duration=duration,
-                               identifiable_db=identifiable_db, attempt=attempt)
+                               identifiable_db=identifiable_db, identifiable_log_odds=identifiable_log_odds, attempt=attempt)
         builder.add_background_objects()
         builder.plan_events(1 if builder.rng.random() < 0.55 else 2)
         if builder.events:
@@ -706,7 +733,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--identifiable-db", type=float, default=IDENTIFIABLE_DB,
-                    help="least loudness-course difference between a source and its rivals (dB RMS; 0: no rule)")
+                    help="the dB rule (without --identifiable-log-odds): least loudness-course difference between a "
+                         "source and its rivals (dB RMS; 0: no rule)")
+    ap.add_argument("--identifiable-log-odds", type=float, default=0.0,
+                    help=f"the observer rule: least expected log-odds of the source against each rival for an observer "
+                         f"of the window loudness (e.g. {IDENTIFIABLE_LOG_ODDS}); 0: the dB rule")
     ap.add_argument("--write-media", metavar="OUT.mkv", help="write the demo media file (and its .json, .wav) instead of scenes")
     args = ap.parse_args()
 
@@ -719,7 +750,8 @@ def main():
         folder = os.path.join(args.out, split)
         os.makedirs(folder, exist_ok=True)
         clip_tracks(split, args.work, args.plugins)  # run the video path once, before the workers
-        jobs += [(split, i, args.seed, folder, args.work, args.plugins, args.duration, args.identifiable_db) for i in range(count)]
+        jobs += [(split, i, args.seed, folder, args.work, args.plugins, args.duration, args.identifiable_db,
+                  args.identifiable_log_odds) for i in range(count)]
     with multiprocessing.Pool(args.jobs) as pool:
         cases = pool.map(build_one, jobs, chunksize=8)
     from collections import Counter
