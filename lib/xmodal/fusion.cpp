@@ -209,6 +209,7 @@ void build_audio_tokens(const FusionConfig& config, std::span<const AudioToken> 
         for (int c : g.classes) needed_scores = std::max(needed_scores, c + 1);
 
     out.time = t;
+    out.seen.clear();  // build_fusion_inputs refills it
     auto& rows = out.audio_source;
     rows.clear();
     for (std::size_t i = 0; i < windows.size(); ++i) {
@@ -294,6 +295,7 @@ void build_object_tokens(const FusionConfig& config, std::span<const TimedTrack>
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return tracks[a].id < tracks[b].id; });
     const auto No = static_cast<std::int64_t>(order.size());
     out.objects = No;
+    out.seen.clear();  // build_fusion_inputs refills it
     out.object.assign(static_cast<std::size_t>(No * Fo), 0.f);
     out.track_ids.resize(order.size());
     out.object_source.assign(order.begin(), order.end());
@@ -355,32 +357,16 @@ void build_fusion_inputs(const FusionConfig& config, std::span<const AudioToken>
 
 // ---- Model -----------------------------------------------------------------------------------------
 
-namespace {
-
-// The mean of the attribution rows `rows` into `mean` (No + 1 values); `who` names the caller.
-void mean_of_rows(const FusionResult& result, std::span<const std::int64_t> rows, std::vector<float>& mean, const char* who) {
-    const auto K = result.objects + 1;
+std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inputs, const FusionResult& result,
+                             std::span<const std::int64_t> rows, std::vector<float>& mean) {
+    const auto No = result.objects, La = result.audio_tokens, K = No + 1;
     mean.assign(static_cast<std::size_t>(K), 0.f);
     for (auto r : rows) {
-        if (r < 0 || r >= result.audio_tokens) fail(who, ": row ", r, " outside 0..", result.audio_tokens - 1);
+        if (r < 0 || r >= La) fail("attributed_slot: row ", r, " outside 0..", La - 1);
         for (std::int64_t k = 0; k < K; ++k) mean[static_cast<std::size_t>(k)] += result.attribution[static_cast<std::size_t>(r * K + k)];
     }
     if (!rows.empty())
         for (auto& v : mean) v /= static_cast<float>(rows.size());
-}
-
-}  // namespace
-
-std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows) {
-    std::vector<float> mean;
-    mean_of_rows(result, rows, mean, "mean_attribution");
-    return mean;
-}
-
-std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inputs, const FusionResult& result,
-                             std::span<const std::int64_t> rows, std::vector<float>& mean) {
-    const auto No = result.objects, La = result.audio_tokens;
-    mean_of_rows(result, rows, mean, "attributed_slot");
     const bool known = inputs.seen.size() == static_cast<std::size_t>(No * La) && No * La > 0;
     std::int64_t best = No;  // off-screen competes always
     for (std::int64_t k = 0; k < No; ++k) {
@@ -389,9 +375,9 @@ std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inp
             for (auto r : rows) seen += inputs.seen[static_cast<std::size_t>(k * La + r)];
             if (static_cast<double>(seen) < config.min_visible_share * static_cast<double>(rows.size())) continue;
         }
-        if (mean[static_cast<std::size_t>(k)] > mean[static_cast<std::size_t>(best)] ||
-            (mean[static_cast<std::size_t>(k)] == mean[static_cast<std::size_t>(best)] && k < best))
-            best = k;
+        // Objects come in order, so a tie goes to the first of them and an object beats off-screen.
+        const float m = mean[static_cast<std::size_t>(k)], top = mean[static_cast<std::size_t>(best)];
+        if (m > top || (m == top && best == No)) best = k;
     }
     return best;
 }

@@ -129,8 +129,9 @@ struct FusionInputs {
     std::vector<float> object_area;       // per row: w·h of the box at t (normalised)
     std::vector<float> size_curve;        // No × M: the size curve feature (§2 item 4)
     std::vector<std::uint8_t> presence;   // No × M
-    // No × La: 1 when object k exists at audio token i's centre (build_fusion_inputs). Empty means
-    // unknown, and every object counts as seen (inputs assembled by hand, tests).
+    // No × La: 1 when object k exists at audio token i's centre. Only build_fusion_inputs knows
+    // both and fills it; the separate builders empty it. Empty means unknown, and every object
+    // counts as seen.
     std::vector<std::uint8_t> seen;
 };
 
@@ -163,9 +164,6 @@ struct FusionResult {
 };
 
 inline constexpr std::string_view kEmergencyVehicle = "emergency-vehicle";
-
-// Mean of the attribution rows `rows` (an event's tokens): No + 1 values.
-std::vector<float> mean_attribution(const FusionResult& result, std::span<const std::int64_t> rows);
 
 // The slot an event made of the tokens `rows` is attributed to (FUSION.md §3): the argmax of their
 // mean attribution (written to `mean`, No + 1 values) over off-screen and the objects seen at no

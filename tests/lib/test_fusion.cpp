@@ -261,9 +261,13 @@ TEST(FusionTokens, SeenSaysWhichObjectsExistAtEachAudioToken) {
     EXPECT_EQ(in.seen, (std::vector<std::uint8_t>{1, 1, 1, 1,    // car
                                                   0, 0, 1, 1,    // person: from 8.9 s
                                                   1, 1, 0, 1}));  // bus: lost between 8 and 10 s
-    // Object tokens alone know no audio: nothing is seen, and attribution treats that as unknown.
+    // Object tokens alone know no audio: the matrix is dropped, and attribution treats that as unknown.
     build_object_tokens(c, tracks, 10.0, in);
     EXPECT_EQ(in.objects, 3);
+    EXPECT_TRUE(in.seen.empty());
+    build_fusion_inputs(c, windows, tracks, 10.0, in);
+    build_audio_tokens(c, windows, 10.0, in);
+    EXPECT_TRUE(in.seen.empty());
 }
 
 // ---- Model ---------------------------------------------------------------------------------------
@@ -354,9 +358,11 @@ TEST(FusionModel, EventsAreRunsOfOneGroupAboveTheThreshold) {
         EXPECT_EQ(r.events[e].first_token, first[e]);
         EXPECT_EQ(r.events[e].last_token, last[e]);
         EXPECT_EQ(r.events[e].group, group[e]);
-        std::vector<std::int64_t> rows;
-        for (auto i = first[e]; i <= last[e]; ++i) rows.push_back(i);
-        auto mean = mean_attribution(r, rows);
+        // Without a visibility matrix every object competes: the plain argmax of the mean rows.
+        std::vector<float> mean(4, 0.f);
+        for (auto i = first[e]; i <= last[e]; ++i)
+            for (std::size_t k = 0; k < 4; ++k)
+                mean[k] += r.attribution[static_cast<std::size_t>(i) * 4 + k] / static_cast<float>(last[e] - first[e] + 1);
         auto slot = std::max_element(mean.begin(), mean.end()) - mean.begin();
         EXPECT_EQ(r.events[e].slot, slot);
         EXPECT_EQ(r.events[e].track_id, slot < 3 ? 100 + slot : -1);

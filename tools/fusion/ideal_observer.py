@@ -26,8 +26,8 @@ import wave
 
 import numpy as np
 
-COMPATIBLE = {"siren": {"car", "truck", "bus"}, "horn": {"car", "truck", "bus", "motorcycle"},
-              "engine": {"car", "truck", "bus", "motorcycle"}, "speech": {"person"}}
+from build_scenes import COMPATIBLE  # which object classes can make each sound group
+
 WINDOW, HOP, RATE = 15600, 7680, 16000  # AudioEventDetector's YAMNet windows (samples at 16 kHz)
 
 
@@ -53,12 +53,10 @@ def true_course(event, times):
 
 def size_course(track, times, tolerance=0.1):
     """20 log10 sqrt(w h) at the nearest box within `tolerance`; NaN where the track has none."""
-    b = np.asarray(track["boxes"], dtype=np.float64)
+    b = np.asarray(track["boxes"], dtype=np.float64).reshape(-1, 5)
     if len(b) == 0:
         return np.full(len(times), np.nan)
-    i = np.clip(np.searchsorted(b[:, 0], times), 1, max(len(b) - 1, 1)) if len(b) > 1 else np.zeros(len(times), int)
-    if len(b) > 1:
-        i = np.where(np.abs(b[i, 0] - times) < np.abs(b[i - 1, 0] - times), i, i - 1)
+    i = np.abs(b[None, :, 0] - np.asarray(times)[:, None]).argmin(axis=1)  # the nearest box
     out = 10.0 * np.log10(np.maximum(b[i, 3] * b[i, 4], 1e-8))
     return np.where(np.abs(b[i, 0] - times) <= tolerance, out, np.nan)
 
@@ -98,7 +96,7 @@ def load_events(folder):
                 continue
             inside = (centres >= ev["start"]) & (centres <= ev["end"])
             if not inside.any():  # a short event: the window nearest its middle
-                inside = np.abs(centres - 0.5 * (ev["start"] + ev["end"])) == np.abs(centres - 0.5 * (ev["start"] + ev["end"])).min()
+                inside = np.arange(len(centres)) == np.abs(centres - 0.5 * (ev["start"] + ev["end"])).argmin()
             times = centres[inside]
             events.append((ev["group"], ev["source"], times, true_course(ev, times), loud[inside], rivals(scene, ev, times)))
     return events
