@@ -289,7 +289,11 @@ std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const
         c.event = e;
         c.group = config.group_index(ev.group);
         if (c.group < 0) fail(scene.path, ": events[", e, "] has group '", ev.group, "', not one of the model's sound groups");
-        build_fusion_inputs(config, audio, scene.tracks, std::min(ev.end, scene.duration), c.inputs);
+        c.query = ev.end;
+        for (const auto& w : audio)
+            if (event_of_window(scene, w) == static_cast<std::int64_t>(e)) c.query = std::max(c.query, w.end);
+        c.query = std::min(c.query, scene.duration);
+        build_fusion_inputs(config, audio, scene.tracks, c.query, c.inputs);
         double best_overlap = 0;
         std::int64_t best_row = -1;
         for (std::int64_t r = 0; r < c.inputs.audio_tokens; ++r) {
@@ -417,6 +421,7 @@ std::vector<MethodScore> evaluate_attribution(const FusionConfig& config, std::s
                     const auto slot = attributed_slot(config, c.inputs, r, c.rows, mean);
                     answer = slot < r.objects ? c.inputs.track_ids[static_cast<std::size_t>(slot)] : -1;
                 }
+                s.offscreen.push_back(c.rows.empty() ? 1.f : mean.back());
             } else if (s.method == "largest") {
                 answer = largest_object(c.inputs);
             } else if (s.method == "loudness-correlation") {
@@ -425,6 +430,7 @@ std::vector<MethodScore> evaluate_attribution(const FusionConfig& config, std::s
             } else {
                 answer = class_prior(config, c.inputs, c.group);
             }
+            s.answers.push_back(answer);
             const bool correct = answer == c.expected;
             ++s.events;
             s.correct += correct;

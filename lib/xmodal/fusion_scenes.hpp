@@ -65,10 +65,13 @@ std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std
 
 // ---- Evaluation (§5) -----------------------------------------------------------------------------
 
-// One scene event, queried at its end (clipped to the scene).
+// One scene event, queried when it is complete: at the end of the last audio window that belongs
+// to it, and not before the event's end (clipped to the scene). A window half inside the event can
+// end up to half a window after it; before then the event's last tokens have not been heard.
 struct AttributionCase {
     std::size_t scene = 0, event = 0;
     int group = 0;               // index into FusionConfig::groups
+    double query = 0;            // the query time (s)
     std::int64_t expected = -1;  // the source's track id, -1 when off-screen or not visible at the query
     FusionInputs inputs;
     std::vector<std::int64_t> rows;  // the event's audio token rows (see attribution_cases)
@@ -102,6 +105,8 @@ struct MethodScore {
     std::string method;  // model, largest, loudness-correlation, class-prior
     std::int64_t events = 0, correct = 0;
     std::vector<std::int64_t> group_events, group_correct;  // per FusionConfig::groups
+    std::vector<std::int64_t> answers;  // per case: the attributed track id, -1 = off-screen
+    std::vector<float> offscreen;       // model only, per case: the mean off-screen attribution
     double accuracy() const { return events ? static_cast<double>(correct) / static_cast<double>(events) : 0.0; }
 };
 

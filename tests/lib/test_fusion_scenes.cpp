@@ -285,9 +285,19 @@ TEST_F(SceneFiles, EvaluationCasesAndAModelThatAttendsUniformly) {
     EXPECT_EQ(cases[0].scene, 4u);
     EXPECT_EQ(cases[0].group, 0);
     EXPECT_EQ(cases[0].expected, 7);
+    EXPECT_DOUBLE_EQ(cases[0].query, 3.5);
     EXPECT_DOUBLE_EQ(cases[0].inputs.time, 3.5);
     EXPECT_EQ(cases[0].rows, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+    // The query waits for the event's last window: a siren that ends at 3.3 s still owns [2.5, 3.5]
+    // (0.8 of it), so it is asked at 3.5 s with the same windows.
+    FusionScene earlier = scene;
+    earlier.events[0].end = 3.3;
+    const auto late = attribution_cases(c, earlier, 4, windows);
+    EXPECT_DOUBLE_EQ(late[0].query, 3.5);
+    EXPECT_DOUBLE_EQ(late[0].inputs.time, 3.5);
+    EXPECT_EQ(late[0].rows, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
     // Speech queried at 5 s: its person left the frame, so off-screen is right.
+    EXPECT_DOUBLE_EQ(cases[1].query, 5.0);
     EXPECT_EQ(cases[1].expected, -1);
     EXPECT_EQ(cases[1].group, 3);
     // The horn (0.3 s, queried at 4.5 s: windows from [0.5, 1.5] on) covers no half window: it
@@ -310,6 +320,10 @@ TEST_F(SceneFiles, EvaluationCasesAndAModelThatAttendsUniformly) {
     EXPECT_EQ(scores[0].correct, 1);  // the siren (car, the only object); speech and horn get the car too
     EXPECT_EQ(scores[0].group_correct, (std::vector<std::int64_t>{1, 0, 0, 0}));
     EXPECT_EQ(scores[0].group_events, (std::vector<std::int64_t>{1, 1, 0, 1}));
+    EXPECT_EQ(scores[0].answers, (std::vector<std::int64_t>{7, 7, 7}));
+    ASSERT_EQ(scores[0].offscreen.size(), 3u);
+    for (float p : scores[0].offscreen) EXPECT_NEAR(p, 0.5f, 1e-5f);  // two keys (the car, off-screen), equal weights
+    EXPECT_TRUE(scores[1].offscreen.empty());
     EXPECT_EQ(scores[1].correct, 1);  // largest: the car, always
     EXPECT_EQ(scores[3].correct, 2);  // class-prior: the car for the siren (right) and the horn (wrong), off-screen for speech (right)
 }
@@ -400,9 +414,25 @@ TEST_F(SceneFiles, EvalToolWithRandomWeightsOnHandWrittenScenes) {
                          {"name": "engine", "classes": [337, 338, 342, 343, 345, 346, 347]}, {"name": "speech", "classes": [0, 1, 2, 3, 6]}],
         "object_classes": ["person", "bicycle", "car", "motorcycle", "bus", "truck", "other"], "audio_features": 1039, "object_features": 29})");
 
+    const auto events_path = (dir / "events.jsonl").string();
     auto [rc, out] = run_tool("fusion --scenes " + (dir / "test").string() + " --model " + (dir / "fusion.safetensors").string() +
-                              " --train-scenes " + (dir / "train").string());
+                              " --train-scenes " + (dir / "train").string() + " --events " + events_path);
     ASSERT_EQ(rc, 0) << out;
+    // --events: one line per event with every method's answer.
+    std::ifstream events_file(events_path);
+    std::vector<nlohmann::json> events;
+    for (std::string line; std::getline(events_file, line);) events.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(events.size(), 6u);
+    EXPECT_EQ(events[0]["scene"], "test-00001.json");
+    EXPECT_EQ(events[0]["group"], "siren");
+    EXPECT_EQ(events[0]["expected"], 7);
+    EXPECT_EQ(events[0]["largest"], 7);
+    EXPECT_EQ(events[1]["expected"], -1);  // speech of the person who left
+    EXPECT_EQ(events[5]["event"], 2);
+    for (const auto& e : events) {
+        EXPECT_GE(e["query"].get<double>(), e["end"].get<double>() - 1e-9);
+        EXPECT_TRUE(e.contains("model") && e.contains("model_offscreen") && e.contains("class-prior")) << e.dump();
+    }
     auto lines = json_lines(out);
     ASSERT_EQ(lines.size(), 4u) << out;
     const char* methods[] = {"model", "largest", "loudness-correlation", "class-prior"};

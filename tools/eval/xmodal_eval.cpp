@@ -4,7 +4,7 @@
 //                    [--split test|val]
 //   xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config models/fusion.json]
 //   xmodal-eval fusion --scenes DIR [--model models/fusion.safetensors] [--train-scenes DIR | --threshold R]
-//                      [--min-visible-share S]
+//                      [--min-visible-share S] [--events FILE.jsonl]
 //
 // flow: PEMS08 traffic-flow forecasting, 12 steps (1 h) in → 12 out, on the test windows of the
 // STAEformer/BasicTS index (default; 3566 windows) or the DCRNN/LibCity test set (3567), rebuilt
@@ -21,7 +21,8 @@
 // method (model, largest, loudness-correlation, class-prior): accuracy, events, per sound group.
 // The model defaults to models/fusion.safetensors of the source tree when it exists (else the
 // baselines only). The loudness-correlation threshold is chosen on --train-scenes, else --threshold,
-// else 0.5.
+// else 0.5. --events writes one JSON line per event (scene file, event, group, times, the expected
+// answer and each method's), for looking at the errors.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -52,7 +53,7 @@ int usage() {
                  "usage: xmodal-eval flow [--baselines] [--model FILE.onnx [--unknown-series]] [--windows staeformer|dcrnn] [--split test|val]\n"
                  "       xmodal-eval fusion-dataset --scenes DIR --out FILE.npz [--query-every 0.5] [--config FILE.json]\n"
                  "       xmodal-eval fusion --scenes DIR [--model FILE.safetensors] [--train-scenes DIR | --threshold R]\n"
-                 "                          [--min-visible-share S]\n");
+                 "                          [--min-visible-share S] [--events FILE.jsonl]\n");
     return 2;
 }
 
@@ -187,8 +188,35 @@ int fusion_dataset(int argc, char** argv) {
     return 0;
 }
 
+// One JSON line per case: what each method answered (track id, -1 = off-screen).
+void write_event_answers(const std::string& path, const xmodal::FusionConfig& config, const LoadedScenes& loaded,
+                         std::span<const xmodal::AttributionCase> cases, std::span<const xmodal::MethodScore> scores) {
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    if (!out) xmodal::fail(path, ": cannot write the per-event answers (--events)");
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        const auto& c = cases[i];
+        const auto& scene = loaded.scenes[c.scene];
+        const auto& ev = scene.events[c.event];
+        nlohmann::ordered_json j = {{"scene", std::filesystem::path(scene.path).filename().string()},
+                                    {"event", c.event},
+                                    {"group", config.groups[static_cast<std::size_t>(c.group)].name},
+                                    {"start", rounded(ev.start)},
+                                    {"end", rounded(ev.end)},
+                                    {"query", rounded(c.query)},
+                                    {"tokens", c.rows.size()},
+                                    {"objects", c.inputs.objects},
+                                    {"expected", c.expected}};
+        for (const auto& s : scores) {
+            j[s.method] = s.answers[i];
+            if (!s.offscreen.empty()) j[s.method + "_offscreen"] = rounded(s.offscreen[i]);
+        }
+        std::fprintf(out, "%s\n", j.dump().c_str());
+    }
+    if (std::fclose(out) != 0) xmodal::fail(path, ": write failed (--events)");
+}
+
 int fusion(int argc, char** argv) {
-    std::string scenes_dir, model_path, train_dir;
+    std::string scenes_dir, model_path, train_dir, events_path;
     double threshold = xmodal::kDefaultCorrelationThreshold, min_visible_share = 0;
     bool threshold_given = false, share_given = false;
     for (int i = 0; i < argc; ++i) {
@@ -198,6 +226,7 @@ int fusion(int argc, char** argv) {
         else if (arg == "--train-scenes" && i + 1 < argc) train_dir = argv[++i];
         else if (arg == "--threshold" && i + 1 < argc) threshold = std::atof(argv[++i]), threshold_given = true;
         else if (arg == "--min-visible-share" && i + 1 < argc) min_visible_share = std::atof(argv[++i]), share_given = true;
+        else if (arg == "--events" && i + 1 < argc) events_path = argv[++i];
         else return usage();
     }
     if (scenes_dir.empty()) return usage();
@@ -229,7 +258,9 @@ int fusion(int argc, char** argv) {
     }
     const LoadedScenes loaded = load_scenes(scenes_dir, *detector);
     const auto cases = cases_of(loaded);
-    for (const auto& score : xmodal::evaluate_attribution(config, cases, model.get(), threshold)) {
+    const auto scores = xmodal::evaluate_attribution(config, cases, model.get(), threshold);
+    if (!events_path.empty()) write_event_answers(events_path, config, loaded, cases, scores);
+    for (const auto& score : scores) {
         nlohmann::ordered_json j = {{"method", score.method},
                                     {"accuracy", rounded(score.accuracy())},
                                     {"correct", score.correct},
