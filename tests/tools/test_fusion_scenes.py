@@ -144,9 +144,10 @@ class Geometry(unittest.TestCase):
 
 @unittest.skipUnless(os.path.exists(os.path.join(MEDIA, "siren_ambulance_4s.wav")), f"staged media not found in {MEDIA}")
 class Identifiability(unittest.TestCase):
-    """The observer rule's arithmetic: a still siren (flat course) 2.4 s long is heard at
-    n = 2.4 / 0.48 = 5 window points with sigma 1.3 dB, so a rival whose size course mismatches by
-    m dB gives log-odds 5 m^2 / (2 1.3^2); 5.4 is reached at m = 1.91 dB."""
+    """The observer rule's arithmetic: a still siren (flat course) from 0 to 2.4 s has 4 windows half
+    inside it (centres 0.4875 ... 1.9275 s), heard with sigma 1.3 dB, so a rival whose size course
+    mismatches by m dB RMS at those centres gives log-odds 4 m^2 / (2 1.3^2); 5.4 is reached at
+    m = 2.136 dB."""
 
     @staticmethod
     def rule(log_odds, db):
@@ -155,24 +156,36 @@ class Identifiability(unittest.TestCase):
         return builder
 
     @staticmethod
-    def rival(mismatch_db, start=0.0, end=2.4):
-        t = np.arange(start - 0.5, end + 0.5, 1 / 30)
-        ramp = (t - t.mean()) * mismatch_db / np.arange(start, end + 1e-9, 0.1).std()  # dB of 10 log10(w h)
+    def rival(mismatch_db, at):
+        """A car whose size course is a ramp with an RMS of mismatch_db (means removed) at the times `at`."""
+        t = np.arange(-0.5, 3.0, 1 / 30)
+        ramp = (t - np.mean(at)) * mismatch_db / np.std(at)  # dB of 10 log10(w h)
         side = 10 ** (ramp / 20)
         return build_scenes.SceneTrack(7, "car", np.stack([t, 0 * t, 0 * t, side, side], axis=1), True, None)
+
+    def test_event_windows_are_the_detectors(self):
+        # Windows of 0.975 s every 0.48 s, at least half inside the event (FUSION.md §6).
+        np.testing.assert_allclose(build_scenes.event_windows(0.0, 2.4), [0.4875, 0.9675, 1.4475, 1.9275])
+        np.testing.assert_allclose(build_scenes.event_windows(0.4, 1.4), [0.4875, 0.9675])
+        self.assertEqual(len(build_scenes.event_windows(0.2, 0.6)), 0)  # shorter than half a window
 
     def test_log_odds_rule(self):
         still = build_scenes.Source(lambda t: np.full(np.shape(t), 20.0), lambda t: 0.0)
         observer = self.rule(build_scenes.IDENTIFIABLE_LOG_ODDS, 0.0)
         self.assertAlmostEqual(build_scenes.WINDOW_NOISE_DB["siren"], 1.3)
-        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.85)))
-        self.assertTrue(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.97)))
-        # A visible source's own mismatch counts against it: rival^2 - own^2 must reach 3.65 dB^2.
-        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.97)))
-        # The older rule: rival >= own + 1 dB.
+        at = build_scenes.event_windows(0.0, 2.4)
+        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(2.10, at)))
+        self.assertTrue(observer.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(2.17, at)))
+        # A visible source's own mismatch counts against it: rival^2 - own^2 must reach 4.56 dB^2.
+        self.assertFalse(observer.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(2.17, at)))
+        # One window holds no course once its mean is removed: a 0.9 s event cannot rule out any rival.
+        self.assertEqual(len(build_scenes.event_windows(0.5, 1.4)), 1)
+        self.assertFalse(observer.distinct("siren", 0.5, 1.4, still, 0.0, self.rival(10.0, at)))
+        # The older rule (0.1 s steps over the event): rival >= own + 1 dB.
         older = self.rule(0.0, 1.0)
-        self.assertTrue(older.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.05)))
-        self.assertFalse(older.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.45)))
+        steps = np.arange(0.0, 2.4 + 1e-9, 0.1)
+        self.assertTrue(older.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.05, steps)))
+        self.assertFalse(older.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.45, steps)))
 
 
 class IdealObserver(unittest.TestCase):

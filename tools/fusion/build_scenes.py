@@ -58,13 +58,13 @@ OFFSCREEN_SHARE = 0.25
 # Identifiability (SceneBuilder.source_identifiable), two rules. The default (the committed
 # weights' training scenes): a rival's RMS course mismatch must exceed the source's own by
 # IDENTIFIABLE_DB (0: no rule). The observer rule (--identifiable-log-odds, e.g.
-# IDENTIFIABLE_LOG_ODDS): an observer hears the loudness once per YAMNet hop (WINDOW_HOP_S) with
-# the noise a window's loudness has around the source's 1/r course (WINDOW_NOISE_DB, measured on
-# training scenes: tools/fusion/ideal_observer.py --noise), and each rival must lose against the
-# source by that log-odds in expectation.
+# IDENTIFIABLE_LOG_ODDS): an observer hears the loudness of the event's own YAMNet windows
+# (event_windows) with the noise a window's loudness has around the source's 1/r course
+# (WINDOW_NOISE_DB, measured on training scenes: tools/fusion/ideal_observer.py --noise), and each
+# rival must lose against the source by that log-odds in expectation.
 IDENTIFIABLE_DB = 1.0
 IDENTIFIABLE_LOG_ODDS = 5.4  # = 2 x 1.645^2: each rival loses with probability >= 95 %
-WINDOW_HOP_S = 0.48
+WINDOW_S, WINDOW_HOP_S = 0.975, 0.48  # AudioEventDetector's YAMNet windows: 15600 samples every 7680 at 16 kHz
 WINDOW_NOISE_DB = {"siren": 1.3, "horn": 1.8, "engine": 1.2, "speech": 1.6}
 # Spread of one event's level around its group's (dB): voices range from normal to raised.
 LEVEL_SPREAD_DB = {"siren": (-3.0, 3.0), "horn": (-3.0, 3.0), "engine": (-3.0, 3.0), "speech": (-3.0, 6.0)}
@@ -105,6 +105,15 @@ MOTION_P = {"siren": (0.4, 0.3, 0.3, 0.0), "horn": (0.3, 0.2, 0.25, 0.25), "engi
             "speech": (0.2, 0.2, 0.25, 0.35)}
 
 _materials = {}
+
+
+def event_windows(start, end):
+    """Centres (s) of the detector's windows that belong to an event [start, end]: at least half of
+    the window inside it (docs/FUSION.md §6; the scene's audio starts at 0)."""
+    k = np.arange(max(0, int((start - WINDOW_S) / WINDOW_HOP_S)), int(end / WINDOW_HOP_S) + 2)
+    lo = k * WINDOW_HOP_S
+    overlap = np.minimum(lo + WINDOW_S, end) - np.maximum(lo, start)
+    return lo[overlap >= 0.5 * WINDOW_S - 1e-9] + 0.5 * WINDOW_S
 
 
 def material(name, start, end, rate):
@@ -324,14 +333,17 @@ class SceneBuilder:
     # size course (1/r, FUSION.md §2 size curves) as the boxes show it (with the detector's
     # noise, edge cuts, label flips). Two parked cars, two cars crossing at one depth, an
     # off-screen idling engine next to a parked car: no observer can tell them apart. So, over
-    # the event (0.1 s steps, means removed), the RMS mismatch between the sound's course
-    # (-20 log10 r) and every other compatible object's observed size course (visible at the
-    # event's end and for half of it) decides. Under the log-odds rule, an observer hearing the
-    # loudness at n = duration / WINDOW_HOP_S points with noise sigma (WINDOW_NOISE_DB) expects a
+    # the event (means removed), the RMS mismatch between the sound's course (-20 log10 r) and
+    # every other compatible object's observed size course (visible at the event's end and for
+    # half of it) decides. Under the log-odds rule, an observer hears the loudness at the centres
+    # of the event's n windows (event_windows) with noise sigma (WINDOW_NOISE_DB) and expects a
     # log-likelihood ratio of n (rival^2 - own^2) / (2 sigma^2) for the source against a rival
-    # (own = 0 off-screen); it must reach IDENTIFIABLE_LOG_ODDS. Under the dB rule, the rival's
-    # mismatch must exceed the source's own by IDENTIFIABLE_DB. Sources are still often still,
-    # slow, crossing or like a neighbour; they only need one observable difference.
+    # (own = 0 off-screen, RMS over those n points); it must reach IDENTIFIABLE_LOG_ODDS. With the
+    # means removed, one window holds no course at all: an event of fewer than 2 windows, or a
+    # rival with boxes at fewer than 2 of them, cannot be told apart by the course. Under the dB
+    # rule (0.1 s steps over the event), the rival's mismatch must exceed the source's own by
+    # IDENTIFIABLE_DB. Sources are still often still, slow, crossing or like a neighbour; they
+    # only need one observable difference.
 
     def rule_on(self):
         return self.identifiable_log_odds > 0 or self.identifiable_db > 0
@@ -339,12 +351,18 @@ class SceneBuilder:
     def level_course(self, source, times):
         return -20.0 * np.log10(np.maximum(source.distance_at(times), 1.0))
 
+    def evidence_times(self, start, end):
+        """Where the rule compares courses: the event's window centres (observer rule), 0.1 s steps (dB rule)."""
+        if self.identifiable_log_odds > 0:
+            return event_windows(start, end)
+        return np.arange(start, end + 1e-9, 0.1)
+
     def mismatch(self, sound, track, times):
         """RMS (dB, means removed) of the sound's course minus the track's observed size course,
-        over the times the track has boxes; None below 3 such times."""
+        over the times the track has boxes; None below 3 such times (2 window centres)."""
         b = track.boxes
         inside = (times >= b[0, 0] - 0.05) & (times <= b[-1, 0] + 0.05)
-        if inside.sum() < 3:
+        if inside.sum() < (2 if self.identifiable_log_odds > 0 else 3):
             return None
         size = 10.0 * np.log10(np.maximum(np.interp(times[inside], b[:, 0], b[:, 3] * b[:, 4]), 1e-8))
         d = sound[inside] - size
@@ -353,7 +371,7 @@ class SceneBuilder:
     def own_mismatch(self, start, end, source, source_track):
         if source_track is None:
             return 0.0
-        times = np.arange(start, end + 1e-9, 0.1)
+        times = self.evidence_times(start, end)
         own = self.mismatch(self.level_course(source, times), source_track, times)
         return 0.0 if own is None else own
 
@@ -361,14 +379,15 @@ class SceneBuilder:
         return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.5]
 
     def distinct(self, group, start, end, source, own, track):
-        times = np.arange(start, end + 1e-9, 0.1)
+        times = self.evidence_times(start, end)
         other = self.mismatch(self.level_course(source, times), track, times)
+        if self.identifiable_log_odds > 0:
+            if other is None:  # no course to compare: the rival cannot be ruled out
+                return False
+            log_odds = len(times) * (other ** 2 - own ** 2) / (2.0 * WINDOW_NOISE_DB[group] ** 2)
+            return log_odds >= self.identifiable_log_odds
         if other is None:
             return True
-        if self.identifiable_log_odds > 0:
-            points = max(1.0, (end - start) / WINDOW_HOP_S)
-            log_odds = points * (other ** 2 - own ** 2) / (2.0 * WINDOW_NOISE_DB[group] ** 2)
-            return log_odds >= self.identifiable_log_odds
         return other >= own + self.identifiable_db
 
     def source_identifiable(self, group, start, end, source, source_track):

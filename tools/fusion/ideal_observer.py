@@ -9,8 +9,8 @@ the loudness once per YAMNet window (0.975 s windows every 0.48 s). This tool me
 scenes' own audio, how far that window loudness lies from the source's true 1/r course (means
 removed: the noise of the recording's own envelope and of the background), and then scores an
 observer better placed than any model: it knows each event's class, that the source is visible,
-and the source's exact distance course; it hears that course at the window centres inside the
-event with Gaussian noise of the measured size, and picks the compatible object whose observed
+and the source's exact distance course; it hears that course at the centres of the event's own
+windows (half inside it, build_scenes.event_windows) with Gaussian noise of the measured size, and picks the compatible object whose observed
 size course is nearest (RMS, means removed; maximum likelihood for white noise). Visible vehicle
 events only: speech sources barely move, and off-screen events have no course to compare.
 
@@ -26,7 +26,7 @@ import wave
 
 import numpy as np
 
-from build_scenes import COMPATIBLE  # which object classes can make each sound group
+from build_scenes import COMPATIBLE, event_windows  # the classes that can make each group; an event's windows
 
 WINDOW, HOP, RATE = 15600, 7680, 16000  # AudioEventDetector's YAMNet windows (samples at 16 kHz)
 
@@ -94,7 +94,7 @@ def load_events(folder):
         for ev in scene["events"]:
             if ev["source"] < 0:
                 continue
-            inside = (centres >= ev["start"]) & (centres <= ev["end"])
+            inside = np.isin(np.round(centres, 4), np.round(event_windows(ev["start"], ev["end"]), 4))
             if not inside.any():  # a short event: the window nearest its middle
                 inside = np.arange(len(centres)) == np.abs(centres - 0.5 * (ev["start"] + ev["end"])).argmin()
             times = centres[inside]
