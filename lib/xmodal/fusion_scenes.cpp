@@ -282,6 +282,8 @@ std::map<std::string, HostTensor> fusion_dataset(const FusionConfig& config, std
 std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const FusionScene& scene, std::size_t scene_index,
                                                std::span<const AudioToken> audio) {
     std::vector<AttributionCase> cases;
+    std::vector<std::int64_t> owner(audio.size());  // each window's event, decided once per scene
+    for (std::size_t i = 0; i < audio.size(); ++i) owner[i] = event_of_window(scene, audio[i]);
     for (std::size_t e = 0; e < scene.events.size(); ++e) {
         const FusionSceneEvent& ev = scene.events[e];
         AttributionCase c;
@@ -290,15 +292,16 @@ std::vector<AttributionCase> attribution_cases(const FusionConfig& config, const
         c.group = config.group_index(ev.group);
         if (c.group < 0) fail(scene.path, ": events[", e, "] has group '", ev.group, "', not one of the model's sound groups");
         c.query = ev.end;
-        for (const auto& w : audio)
-            if (event_of_window(scene, w) == static_cast<std::int64_t>(e)) c.query = std::max(c.query, w.end);
+        for (std::size_t i = 0; i < audio.size(); ++i)
+            if (owner[i] == static_cast<std::int64_t>(e)) c.query = std::max(c.query, audio[i].end);
         c.query = std::min(c.query, scene.duration);
         build_fusion_inputs(config, audio, scene.tracks, c.query, c.inputs);
         double best_overlap = 0;
         std::int64_t best_row = -1;
         for (std::int64_t r = 0; r < c.inputs.audio_tokens; ++r) {
-            const AudioToken& w = audio[c.inputs.audio_source[static_cast<std::size_t>(r)]];
-            if (event_of_window(scene, w) == static_cast<std::int64_t>(e)) c.rows.push_back(r);
+            const std::size_t source = c.inputs.audio_source[static_cast<std::size_t>(r)];
+            const AudioToken& w = audio[source];
+            if (owner[source] == static_cast<std::int64_t>(e)) c.rows.push_back(r);
             const double overlap = std::min(w.end, ev.end) - std::max(w.start, ev.start);
             if (overlap > best_overlap) {
                 best_overlap = overlap;
