@@ -187,6 +187,25 @@ class Identifiability(unittest.TestCase):
         self.assertTrue(older.distinct("siren", 0.0, 2.4, still, 0.0, self.rival(1.05, steps)))
         self.assertFalse(older.distinct("siren", 0.0, 2.4, still, 0.5, self.rival(1.45, steps)))
 
+    def test_rivals_are_the_tracks_fusion_sees(self):
+        # A person the tracker misses for 0.2 s around the event's end: fusion bridges the gap (box_at:
+        # max_gap 0.5 s), so the observer rule must count it as a rival; the dB rule keeps its
+        # frame-exact test (its scenes stay byte-identical).
+        t = np.concatenate([np.arange(0.0, 1.9, 1 / 30), np.arange(2.1, 3.0, 1 / 30)])
+        boxes = np.stack([t, 0 * t + 0.4, 0 * t + 0.3, 0 * t + 0.05, 0 * t + 0.2], axis=1)
+        flicker = build_scenes.SceneTrack(3, "person", boxes, False, None)
+        self.assertTrue(flicker.exists_at(2.0))  # inside a 0.2 s gap
+        self.assertTrue(flicker.exists_at(3.05))  # within 0.1 s after the last box
+        self.assertFalse(flicker.exists_at(3.2))
+        self.assertFalse(flicker.present_at(2.0, 0.75 / 30))
+        gone = build_scenes.SceneTrack(4, "person", boxes[t < 1.0], False, None)
+        self.assertFalse(gone.exists_at(2.0))
+        for log_odds, counted in ((build_scenes.IDENTIFIABLE_LOG_ODDS, [3]), (0.0, [])):
+            builder = self.rule(log_odds, 1.0)
+            builder.tracks, builder.frame_tol = [flicker, gone], 0.75 / 30
+            self.assertEqual([tr.id for tr in builder.rivals("speech", 1.0, 2.0)], counted)
+            self.assertEqual(builder.rivals("siren", 1.0, 2.0), [])  # not a compatible class
+
 
 class IdealObserver(unittest.TestCase):
     def test_window_loudness_is_the_detectors(self):

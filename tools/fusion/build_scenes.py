@@ -55,6 +55,9 @@ DURATION_S = {"siren": (1.5, 4.0), "horn": (0.4, 1.4), "engine": (1.5, 4.0), "sp
 GROUP_LEVEL_DB = {"siren": 4.0, "horn": 4.0, "engine": -2.0, "speech": -6.0}
 MIN_SNR_DB, MAX_SNR_DB = 3.0, 24.0
 OFFSCREEN_SHARE = 0.25
+# When fusion sees a track at a time (FusionConfig presence_tolerance, max_gap; FUSION.md §2).
+PRESENCE_TOLERANCE_S = 0.1
+MAX_GAP_S = 0.5
 # Identifiability (SceneBuilder.source_identifiable), two rules. The default (the committed
 # weights' training scenes): a rival's RMS course mismatch must exceed the source's own by
 # IDENTIFIABLE_DB (0: no rule). The observer rule (--identifiable-log-odds, e.g.
@@ -181,6 +184,15 @@ class SceneTrack:
 
     def present_at(self, t, tolerance):
         return bool(len(self.boxes)) and bool(np.any(np.abs(self.boxes[:, 0] - t) <= tolerance))
+
+    def exists_at(self, t):
+        """Whether fusion sees the track at t (FusionConfig's presence_tolerance and max_gap, box_at in
+        lib/xmodal/fusion.cpp): a box within PRESENCE_TOLERANCE_S, or t inside a gap of at most
+        MAX_GAP_S between two boxes. A real track the tracker misses for a frame or two is still there."""
+        ts = self.boxes[:, 0] if len(self.boxes) else np.zeros(0)
+        i = int(np.searchsorted(ts, t))
+        near = (i < len(ts) and ts[i] - t <= PRESENCE_TOLERANCE_S) or (i > 0 and t - ts[i - 1] <= PRESENCE_TOLERANCE_S)
+        return bool(near or (0 < i < len(ts) and ts[i] - ts[i - 1] <= MAX_GAP_S))
 
     def coverage(self, start, end):
         """Share of [start, end] during which the track has boxes (between its first and last)."""
@@ -375,8 +387,15 @@ class SceneBuilder:
         own = self.mismatch(self.level_course(source, times), source_track, times)
         return 0.0 if own is None else own
 
+    def seen_at(self, track, t):
+        """Whether a rival counts as on the frame at t. The observer rule asks what fusion sees
+        (SceneTrack.exists_at: short tracker gaps bridged); the dB rule keeps its frame-exact test,
+        so that its scenes (the committed first member's training data) stay as they were."""
+        return track.exists_at(t) if self.identifiable_log_odds > 0 else track.present_at(t, self.frame_tol)
+
     def rivals(self, group, start, end):
-        return [tr for tr in self.visible_compatible(group, end) if tr.coverage(start, end) >= 0.5]
+        return [tr for tr in self.tracks
+                if tr.label in COMPATIBLE[group] and self.seen_at(tr, end) and tr.coverage(start, end) >= 0.5]
 
     def distinct(self, group, start, end, source, own, track):
         times = self.evidence_times(start, end)
@@ -402,7 +421,7 @@ class SceneBuilder:
             return True
         for ev in list(self.events) + list(pending):
             g, start, end = ev["group"], ev["start"], ev["end"]
-            if new_track.label not in COMPATIBLE[g] or not new_track.present_at(end, self.frame_tol) or \
+            if new_track.label not in COMPATIBLE[g] or not self.seen_at(new_track, end) or \
                     new_track.coverage(start, end) < 0.5:
                 continue
             own = self.own_mismatch(start, end, ev["source"], ev.get("track"))
