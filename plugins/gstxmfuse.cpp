@@ -269,13 +269,16 @@ static gboolean gst_xm_fuse_start(GstAggregator* agg) {
         const std::string ext = ".safetensors";
         if (description.empty())
             description = (model.ends_with(ext) ? model.substr(0, model.size() - ext.size()) : model) + ".json";
-        xmodal::TensorFile weights = xmodal::load_safetensors(model);
+        std::vector<xmodal::TensorFile> members;
+        members.push_back(xmodal::load_safetensors(model));
         xmodal::FusionConfig config = xmodal::FusionConfig::load(description);
+        for (const auto& path : config.ensemble) members.push_back(xmodal::load_safetensors(path));  // FUSION.md §3
         if (audio_window > 0) config.window = audio_window;
         config.event_threshold = static_cast<float>(event_threshold);
         config.min_visible_share = min_visible_share;
         auto st = std::make_unique<XmFuseState>();
-        st->model = std::make_unique<xmodal::FusionModel>(std::move(config), weights, xmodal::Device::open(device));
+        st->model = std::make_unique<xmodal::FusionModel>(std::move(config), std::span<const xmodal::TensorFile>(members),
+                                                          xmodal::Device::open(device));
         delete self->state;
         self->state = st.release();
     } catch (const std::exception& e) {

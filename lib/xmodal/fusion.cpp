@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -116,6 +117,18 @@ FusionConfig FusionConfig::load(const std::string& json_path) {
     for (const auto& k : classes) {
         if (!k.is_string()) fail(json_path, ": object class ", k.dump(), " is not a string");
         c.classes.push_back(k.get<std::string>());
+    }
+    if (j.contains("ensemble")) {
+        // Member files are named relative to the description, like "weights".
+        const auto& members = j["ensemble"];
+        if (!members.is_array()) fail(json_path, ": 'ensemble' is ", members.dump(), ", expected a list of .safetensors files");
+        const auto folder = std::filesystem::path(json_path).parent_path();
+        for (const auto& m : members) {
+            if (!m.is_string() || m.get<std::string>().empty())
+                fail(json_path, ": ensemble member ", m.dump(), " is not a file name");
+            const std::filesystem::path file(m.get<std::string>());
+            c.ensemble.push_back((file.is_absolute() ? file : folder / file).string());
+        }
     }
     c.validate(json_path);
     // Feature sizes written by the trainer, when present, must be what these settings give.
@@ -409,25 +422,43 @@ void relu(const Tensor& t) {
 }  // namespace
 
 FusionModel::FusionModel(FusionConfig config, const TensorFile& weights, std::shared_ptr<Device> device)
+    : FusionModel(std::move(config), std::span<const TensorFile>(&weights, 1), std::move(device)) {}
+
+FusionModel::FusionModel(FusionConfig config, std::span<const TensorFile> members, std::shared_ptr<Device> device)
     : config_(std::move(config)), device_(std::move(device)) {
-    const std::string where = weights.path.empty() ? std::string("fusion weights") : weights.path;
+    const std::string where = members.empty() || members[0].path.empty() ? std::string("fusion weights") : members[0].path;
     config_.validate(where);
+    if (members.empty()) fail("fusion model: no weights given");
+    if (!config_.ensemble.empty() && members.size() != config_.ensemble.size() + 1)
+        fail(where, ": the description lists ", config_.ensemble.size(), " further ensemble member(s), but ", members.size(),
+             " weight file(s) were given (FusionModel::load_members reads them all)");
     if (device_->kind() != DeviceKind::cpu) fail("fusion model: runs on the CPU only, not on '", device_->name(), "'");
     const auto D = config_.model_dim, G = static_cast<std::int64_t>(config_.groups.size());
     run_on_compute_thread([&] {
         stream_ = dnnl::stream(device_->engine());
-        audio_enc0_ = make_linear(device_, weights, "audio_enc.0", D, config_.audio_features());
-        audio_enc2_ = make_linear(device_, weights, "audio_enc.2", D, D);
-        object_enc0_ = make_linear(device_, weights, "object_enc.0", D, config_.object_features());
-        object_enc2_ = make_linear(device_, weights, "object_enc.2", D, D);
-        emission_head_ = make_linear(device_, weights, "emission_head", G, D);
-        offscreen_ = weights.require("offscreen", {1, D}).to_f32();
-        attribute_ = make_attention(device_, weights, "attribute.", config_);
-        emit_ = make_attention(device_, weights, "emit.", config_);
+        for (const auto& weights : members) {
+            Member m;
+            m.audio_enc0 = make_linear(device_, weights, "audio_enc.0", D, config_.audio_features());
+            m.audio_enc2 = make_linear(device_, weights, "audio_enc.2", D, D);
+            m.object_enc0 = make_linear(device_, weights, "object_enc.0", D, config_.object_features());
+            m.object_enc2 = make_linear(device_, weights, "object_enc.2", D, D);
+            m.emission_head = make_linear(device_, weights, "emission_head", G, D);
+            m.offscreen = weights.require("offscreen", {1, D}).to_f32();
+            m.attribute = make_attention(device_, weights, "attribute.", config_);
+            m.emit = make_attention(device_, weights, "emit.", config_);
+            members_.push_back(std::move(m));
+        }
     });
     siren_group_ = config_.group_index("siren");
     for (const auto& c : config_.classes)
         vehicle_class_.push_back(c == "car" || c == "bus" || c == "truck" || c == "motorcycle");
+}
+
+std::vector<TensorFile> FusionModel::load_members(const std::string& weights_path, const FusionConfig& config) {
+    std::vector<TensorFile> files;
+    files.push_back(load_safetensors(weights_path));
+    for (const auto& path : config.ensemble) files.push_back(load_safetensors(path));
+    return files;
 }
 
 std::unique_ptr<FusionModel> FusionModel::load(const std::string& weights_path, const std::string& json_path,
@@ -440,7 +471,8 @@ std::unique_ptr<FusionModel> FusionModel::load(const std::string& weights_path, 
                           : weights_path + ".json";
     }
     FusionConfig config = FusionConfig::load(description);  // first: a missing description is the likelier mistake
-    return std::make_unique<FusionModel>(std::move(config), load_safetensors(weights_path), std::move(device));
+    const auto members = load_members(weights_path, config);
+    return std::make_unique<FusionModel>(std::move(config), std::span<const TensorFile>(members), std::move(device));
 }
 
 TensorFile FusionModel::random_weights(const FusionConfig& config, std::uint64_t seed) {
@@ -487,49 +519,53 @@ const FusionResult& FusionModel::run(const FusionInputs& in) {
 }
 
 void FusionModel::forward(const FusionInputs& in) {
-    const auto La = in.audio_tokens, No = in.objects, D = config_.model_dim, G = static_cast<std::int64_t>(config_.groups.size());
-    const auto Fa = config_.audio_features(), Fo = config_.object_features();
+    const auto La = in.audio_tokens, No = in.objects, G = static_cast<std::int64_t>(config_.groups.size());
     result_.audio_tokens = La;
     result_.objects = No;
     result_.has_audio = La > 0;
     result_.attribution.assign(static_cast<std::size_t>(La * (No + 1)), 0.f);
     result_.emission.assign(static_cast<std::size_t>(No * G), 0.f);
+    const float share = 1.f / static_cast<float>(members_.size());
+    for (const auto& m : members_) forward_member(m, in, share);
+}
 
-    Tensor audio_enc;
-    if (La > 0) {
-        Tensor x = reuse_buffer(audio_in_, device_, {La, Fa}, DataType::f32);
-        std::memcpy(x.data(), in.audio.data(), in.audio.size() * sizeof(float));
-        Tensor hidden = reuse_buffer(audio_hidden_, device_, {La, D}, DataType::f32);
-        audio_enc0_->forward(stream_, x, hidden);
-        stream_.wait();
-        relu(hidden);
-        audio_enc = reuse_buffer(audio_enc_, device_, {La, D}, DataType::f32);
-        audio_enc2_->forward(stream_, hidden, audio_enc);
-    }
+// Adds `share` times this member's attribution and emission probabilities to the result.
+void FusionModel::forward_member(const Member& m, const FusionInputs& in, float share) {
+    const auto La = in.audio_tokens, No = in.objects, D = config_.model_dim, G = static_cast<std::int64_t>(config_.groups.size());
+    const auto Fa = config_.audio_features(), Fo = config_.object_features();
+    if (La == 0) return;  // nothing to attribute, nothing emitted
+    Tensor x = reuse_buffer(audio_in_, device_, {La, Fa}, DataType::f32);
+    std::memcpy(x.data(), in.audio.data(), in.audio.size() * sizeof(float));
+    Tensor hidden = reuse_buffer(audio_hidden_, device_, {La, D}, DataType::f32);
+    m.audio_enc0->forward(stream_, x, hidden);
+    stream_.wait();
+    relu(hidden);
+    Tensor audio_enc = reuse_buffer(audio_enc_, device_, {La, D}, DataType::f32);
+    m.audio_enc2->forward(stream_, hidden, audio_enc);
     // Keys/values of the attribution: the object encodings, then the off-screen token.
     Tensor keys = reuse_buffer(keys_, device_, {No + 1, D}, DataType::f32);
     if (No > 0) {
-        Tensor x = reuse_buffer(object_in_, device_, {No, Fo}, DataType::f32);
-        std::memcpy(x.data(), in.object.data(), in.object.size() * sizeof(float));
-        Tensor hidden = reuse_buffer(object_hidden_, device_, {No, D}, DataType::f32);
-        object_enc0_->forward(stream_, x, hidden);
+        Tensor xo = reuse_buffer(object_in_, device_, {No, Fo}, DataType::f32);
+        std::memcpy(xo.data(), in.object.data(), in.object.size() * sizeof(float));
+        Tensor hidden_o = reuse_buffer(object_hidden_, device_, {No, D}, DataType::f32);
+        m.object_enc0->forward(stream_, xo, hidden_o);
         stream_.wait();
-        relu(hidden);
-        object_enc2_->forward(stream_, hidden, keys.view({No, D}, {}));
+        relu(hidden_o);
+        m.object_enc2->forward(stream_, hidden_o, keys.view({No, D}, {}));
     }
-    std::memcpy(keys.data_as<float>() + No * D, offscreen_.data(), offscreen_.size() * sizeof(float));
+    std::memcpy(keys.data_as<float>() + No * D, m.offscreen.data(), m.offscreen.size() * sizeof(float));
     stream_.wait();
-    if (La == 0) return;  // nothing to attribute, nothing emitted
 
-    const auto& attr = attribute_->forward(audio_enc.view({1, La, D}, {}), keys.view({1, No + 1, D}, {}), nullptr, true);
-    std::memcpy(result_.attribution.data(), attr.mean_weights.data(), result_.attribution.size() * sizeof(float));
+    const auto& attr = m.attribute->forward(audio_enc.view({1, La, D}, {}), keys.view({1, No + 1, D}, {}), nullptr, true);
+    const float* w = attr.mean_weights.data_as<float>();
+    for (std::size_t i = 0; i < result_.attribution.size(); ++i) result_.attribution[i] += share * w[i];
     if (No == 0) return;
-    const auto& emitted = emit_->forward(keys.view({1, No, D}, {}), audio_enc.view({1, La, D}, {}));
+    const auto& emitted = m.emit->forward(keys.view({1, No, D}, {}), audio_enc.view({1, La, D}, {}));
     Tensor logits = reuse_buffer(logits_, device_, {No, G}, DataType::f32);
-    emission_head_->forward(stream_, emitted.fused.view({No, D}, {}), logits);
+    m.emission_head->forward(stream_, emitted.fused.view({No, D}, {}), logits);
     stream_.wait();
     const float* z = logits.data_as<float>();
-    for (std::size_t i = 0; i < result_.emission.size(); ++i) result_.emission[i] = 1.f / (1.f + std::exp(-z[i]));
+    for (std::size_t i = 0; i < result_.emission.size(); ++i) result_.emission[i] += share / (1.f + std::exp(-z[i]));
 }
 
 void FusionModel::aggregate(const FusionInputs& in) {

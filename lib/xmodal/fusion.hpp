@@ -51,6 +51,10 @@ struct FusionConfig {
     double presence_tolerance = 0.1;
     double max_gap = 0.5;
     double velocity_lag = 0.5;  // seconds back for the velocity feature
+    // Further weight files of the same shapes (paths; fusion.json's "ensemble", relative to the
+    // description's folder): the model runs every member and averages their attributions and
+    // emission probabilities (FUSION.md §3). Empty: one set of weights.
+    std::vector<std::string> ensemble;
 
     static std::vector<SoundGroup> default_groups();     // siren, horn, engine, speech (FUSION.md §2)
     static std::vector<std::string> default_classes();   // person, bicycle, car, motorcycle, bus, truck, other
@@ -175,17 +179,22 @@ std::int64_t attributed_slot(const FusionConfig& config, const FusionInputs& inp
 class FusionModel {
 public:
     // Validates every tensor's shape against the config (errors name the file and the tensor).
-    // Built on the compute thread.
+    // Built on the compute thread. `members`: the weights, then config.ensemble's files in order
+    // (load_members); with an empty config.ensemble any number of members (at least one).
+    FusionModel(FusionConfig config, std::span<const TensorFile> members, std::shared_ptr<Device> device = Device::open("cpu"));
     FusionModel(FusionConfig config, const TensorFile& weights, std::shared_ptr<Device> device = Device::open("cpu"));
     // models/fusion.safetensors and its description; an empty json_path means the weights path
     // with ".json" for ".safetensors".
     static std::unique_ptr<FusionModel> load(const std::string& weights_path, const std::string& json_path = "",
                                              std::shared_ptr<Device> device = Device::open("cpu"));
+    // The weight files of a description: weights_path, then every config.ensemble file.
+    static std::vector<TensorFile> load_members(const std::string& weights_path, const FusionConfig& config);
     // Weights of the right shapes for `config` from a fixed seed (tests, benchmarks): Xavier-uniform
     // matrices, small random biases and off-screen token.
     static TensorFile random_weights(const FusionConfig& config, std::uint64_t seed);
 
     const FusionConfig& config() const { return config_; }
+    std::size_t members() const { return members_.size(); }
 
     // Runs on the compute thread. The result is reused by the next call.
     const FusionResult& run(const FusionInputs& inputs);
@@ -194,12 +203,18 @@ private:
     void forward(const FusionInputs& inputs);
     void aggregate(const FusionInputs& inputs);
 
+    // One set of learned weights; an ensemble has several, run one after the other on the same buffers.
+    struct Member {
+        std::unique_ptr<Linear> audio_enc0, audio_enc2, object_enc0, object_enc2, emission_head;
+        std::unique_ptr<CrossModalAttention> attribute, emit;
+        std::vector<float> offscreen;
+    };
+    void forward_member(const Member& m, const FusionInputs& inputs, float share);
+
     FusionConfig config_;
     std::shared_ptr<Device> device_;
     dnnl::stream stream_;
-    std::unique_ptr<Linear> audio_enc0_, audio_enc2_, object_enc0_, object_enc2_, emission_head_;
-    std::unique_ptr<CrossModalAttention> attribute_, emit_;
-    std::vector<float> offscreen_;
+    std::vector<Member> members_;
     int siren_group_ = -1;
     std::vector<bool> vehicle_class_;
     // Growing buffers (reuse_buffer): inputs, hidden layers, encodings, emission logits.

@@ -327,6 +327,62 @@ TEST(FusionModel, MatchesTheNaiveReference) {
     }
 }
 
+TEST(FusionModel, AnEnsembleAveragesItsMembersAttributionAndEmission) {
+    // Each member against the naive reference alone, the ensemble against their mean: the same
+    // buffers serve every member, so a member that read another's encodings would show here.
+    const auto c = tiny_config();
+    const std::vector<TensorFile> members = {FusionModel::random_weights(c, 11), FusionModel::random_weights(c, 12),
+                                             FusionModel::random_weights(c, 13)};
+    FusionModel ensemble(c, std::span<const TensorFile>(members));
+    EXPECT_EQ(ensemble.members(), 3u);
+    for (auto [La, No] : {std::pair<std::int64_t, std::int64_t>{6, 4}, {2, 0}, {5, 7}}) {
+        const auto in = random_inputs(c, La, No, static_cast<std::uint64_t>(La * 10 + No));
+        const auto want = testing::reference_fusion(c, std::span<const TensorFile>(members), in);
+        const auto& attribution = want.attribution;
+        const auto& emission = want.emission;
+        const auto& got = ensemble.run(in);
+        ASSERT_EQ(got.attribution.size(), attribution.size());
+        ASSERT_EQ(got.emission.size(), emission.size());
+        for (std::size_t i = 0; i < attribution.size(); ++i) EXPECT_NEAR(got.attribution[i], attribution[i], 1e-5) << i;
+        for (std::size_t i = 0; i < emission.size(); ++i) EXPECT_NEAR(got.emission[i], emission[i], 1e-5) << i;
+        // Events take the argmax of the averaged rows.
+        std::vector<float> mean;
+        for (const auto& e : got.events) {
+            std::vector<std::int64_t> rows;
+            for (auto r = e.first_token; r <= e.last_token; ++r) rows.push_back(r);
+            EXPECT_EQ(e.slot, attributed_slot(c, in, got, rows, mean));
+        }
+    }
+}
+
+TEST_F(FusionFiles, EnsembleMembersAreListedBesideTheDescriptionAndChecked) {
+    auto c = FusionConfig::load(write("fusion.json", description(R"(, "ensemble": ["second.safetensors"])")));
+    ASSERT_EQ(c.ensemble.size(), 1u);
+    EXPECT_EQ(c.ensemble[0], (dir / "second.safetensors").string());  // relative to the description
+    save_safetensors((dir / "fusion.safetensors").string(), FusionModel::random_weights(c, 1));
+    const auto path = (dir / "fusion.safetensors").string();
+    EXPECT_NE(error_of([&] { FusionModel::load(path); }).find("second.safetensors"), std::string::npos)
+        << error_of([&] { FusionModel::load(path); });  // a missing member is named
+    save_safetensors((dir / "second.safetensors").string(), FusionModel::random_weights(c, 2));
+    EXPECT_EQ(FusionModel::load(path)->members(), 2u);
+    // Weights that do not match the description are named, whichever member they are.
+    auto narrow = c;
+    narrow.model_dim = 8;
+    save_safetensors((dir / "second.safetensors").string(), FusionModel::random_weights(narrow, 2));
+    EXPECT_NE(error_of([&] { FusionModel::load(path); }).find("second.safetensors: tensor 'audio_enc.0.weight' has shape"),
+              std::string::npos)
+        << error_of([&] { FusionModel::load(path); });
+    // One weight file for a description that lists two is refused, not run as half an ensemble.
+    EXPECT_NE(error_of([&] { FusionModel(c, FusionModel::random_weights(c, 1)); }).find("lists 1 further ensemble member"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { FusionConfig::load(write("bad.json", description(R"(, "ensemble": "second.safetensors")"))); })
+                  .find("bad.json: 'ensemble' is \"second.safetensors\", expected a list"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { FusionConfig::load(write("bad.json", description(R"(, "ensemble": [3])"))); })
+                  .find("ensemble member 3 is not a file name"),
+              std::string::npos);
+}
+
 TEST(FusionModel, NoObjectsOnlyTheOffscreenTokenNoAudioNoEmission) {
     auto c = tiny_config();
     FusionModel model(c, FusionModel::random_weights(c, 4));

@@ -1,6 +1,7 @@
-// The committed fusion weights (models/fusion.safetensors, learned by tools/fusion/train_fusion.py)
-// as FusionModel reads them: on real validation queries stored by the trainer with the exported
-// model's float64 outputs (models/fusion_check.safetensors), the C++ model must give the same
+// The committed fusion weights (models/fusion.safetensors and the ensemble members fusion.json
+// lists, each learned by tools/fusion/train_fusion.py) as FusionModel reads them: on real
+// validation queries stored by the trainer with the exported model's float64 outputs
+// (models/<member>_check.safetensors), each member run alone must give the same
 // attribution and emission probabilities. This catches a mismatch between PyTorch's
 // nn.MultiheadAttention and CrossModalAttention (q/k/v split, head averaging, scale), the folded
 // input standardisation, or the names and shapes of the file.
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "xmodal/fusion.hpp"
@@ -27,11 +29,14 @@ std::string query_prefix(int n) {
     return prefix;
 }
 
-TEST(FusionWeights, CommittedModelReproducesTheTrainersOutputs) {
-    if (!std::filesystem::exists(kModels + "fusion.safetensors")) GTEST_SKIP() << "no models/fusion.safetensors";
-    auto model = FusionModel::load(kModels + "fusion.safetensors");
-    const auto& config = model->config();
-    const auto check = load_safetensors(kModels + "fusion_check.safetensors");
+// One member's weights, run alone, against the outputs its trainer stored beside it
+// (NAME.safetensors → NAME_check.safetensors).
+void expect_member_reproduces_its_trainer(FusionConfig config, const std::string& weights_path) {
+    SCOPED_TRACE(weights_path);
+    config.ensemble.clear();
+    auto model = std::make_unique<FusionModel>(config, load_safetensors(weights_path));
+    const std::string stem = weights_path.substr(0, weights_path.size() - std::string(".safetensors").size());
+    const auto check = load_safetensors(stem + "_check.safetensors");
     const auto G = static_cast<std::int64_t>(config.groups.size());
     int queries = 0;
     // Not a degenerate check: some stored token's attribution is spread (its largest value < 0.95),
@@ -75,6 +80,14 @@ TEST(FusionWeights, CommittedModelReproducesTheTrainersOutputs) {
     }
     EXPECT_GE(queries, 1);
     EXPECT_LT(least_peak, 0.95f) << "every stored attribution row is nearly one-hot";
+}
+
+TEST(FusionWeights, CommittedModelReproducesTheTrainersOutputs) {
+    if (!std::filesystem::exists(kModels + "fusion.safetensors")) GTEST_SKIP() << "no models/fusion.safetensors";
+    const auto config = FusionConfig::load(kModels + "fusion.json");
+    expect_member_reproduces_its_trainer(config, kModels + "fusion.safetensors");
+    for (const auto& member : config.ensemble) expect_member_reproduces_its_trainer(config, member);
+    EXPECT_EQ(FusionModel::load(kModels + "fusion.safetensors")->members(), config.ensemble.size() + 1);
 }
 
 }  // namespace

@@ -31,23 +31,28 @@ constexpr GstClockTime frame_ns = 250 * GST_MSECOND;   // 4 fps keeps the suite 
 constexpr GstClockTime audio_ns = 480 * GST_MSECOND;   // one audio buffer per YAMNet hop
 constexpr GstClockTime window_ns = 975 * GST_MSECOND;  // YAMNet's window
 
-// A model of the default shape with random weights, and its description, in a temp folder.
+// A model of the default shape with random weights, and its description, in a temp folder; beside
+// it a second member and a description of the two as an ensemble (FUSION.md §3).
 struct ModelFiles {
-    std::string dir, weights, json;
+    std::string dir, weights, json, ensemble_json;
     ModelFiles() {
         dir = (std::filesystem::temp_directory_path() / ("xmfuse-test-" + std::to_string(::getpid()))).string();
         std::filesystem::create_directories(dir);
         weights = dir + "/fusion.safetensors";
         json = dir + "/fusion.json";
+        ensemble_json = dir + "/ensemble.json";
         xmodal::FusionConfig config;
         xmodal::save_safetensors(weights, xmodal::FusionModel::random_weights(config, 7));
-        std::ofstream out(json);
-        out << R"({"audio_window": 4.0, "curve_points": 8, "model_dim": 64, "heads": 4, "event_threshold": 0.3,
+        xmodal::save_safetensors(dir + "/member.safetensors", xmodal::FusionModel::random_weights(config, 8));
+        const std::string settings = R"("audio_window": 4.0, "curve_points": 8, "model_dim": 64, "heads": 4, "event_threshold": 0.3,
                   "sound_groups": [{"name": "siren", "classes": [316, 317, 318, 319, 390, 391]},
                                    {"name": "horn", "classes": [302, 303, 312]},
                                    {"name": "engine", "classes": [337, 338, 342, 343, 345, 346, 347]},
                                    {"name": "speech", "classes": [0, 1, 2, 3, 6]}],
-                  "object_classes": ["person", "bicycle", "car", "motorcycle", "bus", "truck", "other"]})";
+                  "object_classes": ["person", "bicycle", "car", "motorcycle", "bus", "truck", "other"])";
+        std::ofstream(json) << "{" << settings << "}";
+        std::ofstream(ensemble_json) << "{" << settings << R"(, "ensemble": ["member.safetensors"]})";
+        std::ofstream(dir + "/lost-member.json") << "{" << settings << R"(, "ensemble": ["gone.safetensors"]})";
     }
     ~ModelFiles() { std::filesystem::remove_all(dir); }
 };
@@ -136,9 +141,10 @@ struct Fuse {
             if (eos) gst_harness_push_event(audio, gst_event_new_eos());
         });
     }
-    explicit Fuse(bool with_audio, bool live = false) {
+    explicit Fuse(bool with_audio, bool live = false, const std::string& model_info = "") {
         element = gst_element_factory_make("xmfuse", nullptr);
         g_object_set(element, "model", model_files().weights.c_str(), nullptr);
+        if (!model_info.empty()) g_object_set(element, "model-info", model_info.c_str(), nullptr);
         video = gst_harness_new_with_element(element, "video", "src");
         gst_harness_set_live(video, live);
         gst_harness_set_src_caps_str(video, "video/x-raw,format=RGB,width=320,height=240,framerate=4/1");
@@ -187,8 +193,10 @@ void read_fusion(GstBuffer* b, FusionOut& out) {
         out.track_ids.push_back(g_value_get_int64(gst_value_array_get_value(ids, j)));
 }
 
-TEST(XmFuse, AttachesWhatTheFusionModelComputesOnTheSameWindowsAndTracks) {
-    Fuse f(true);
+// xmfuse's metas against FusionModel run by hand on the same windows and tracks; model_info
+// chooses the description (the default beside the weights, or an ensemble).
+void expect_fuse_attaches_what_the_model_computes(const std::string& model_info) {
+    Fuse f(true, false, model_info);
     std::vector<xg::AudioWindowMeta> pushed;
     std::vector<int> buffer_of;  // per pushed window: the audio buffer it came in
     std::vector<GstBuffer*> buffers;
@@ -198,7 +206,8 @@ TEST(XmFuse, AttachesWhatTheFusionModelComputesOnTheSameWindowsAndTracks) {
     }
     f.feed(buffers, true);
 
-    auto reference = xmodal::FusionModel::load(model_files().weights);
+    auto reference = xmodal::FusionModel::load(model_files().weights, model_info);
+    EXPECT_EQ(reference->members(), model_info.empty() ? 1u : 2u);
     xmodal::TrackHistory history;
     xmodal::FusionInputs inputs;
     int with_events = 0;
@@ -283,6 +292,14 @@ TEST(XmFuse, AttachesWhatTheFusionModelComputesOnTheSameWindowsAndTracks) {
         gst_buffer_unref(out);
     }
     EXPECT_GT(with_events, 10);
+}
+
+TEST(XmFuse, AttachesWhatTheFusionModelComputesOnTheSameWindowsAndTracks) {
+    expect_fuse_attaches_what_the_model_computes("");
+}
+
+TEST(XmFuse, RunsEveryMemberOfAnEnsemble) {
+    expect_fuse_attaches_what_the_model_computes(model_files().ensemble_json);
 }
 
 TEST(XmFuse, WithoutAnAudioPadFramesPassWithTheFlagNone) {
@@ -412,6 +429,7 @@ TEST(XmFuse, BadSettingsAreErrorsAtStateChange) {
         {"/nonexistent/fusion.safetensors", nullptr, 0, "fusion.safetensors"},
         {broken.c_str(), nullptr, 0, "broken.safetensors"},
         {no_json.c_str(), nullptr, 0, "lonely.json"},
+        {"lost-member", nullptr, 0, "gone.safetensors"},  // an ensemble member that is not there
         {weights.c_str(), "audio-window", 0.2, "audio-window"},
         {weights.c_str(), "audio-window", 100, "audio-window"},
         {weights.c_str(), "event-threshold", 1.5, "event-threshold"},
@@ -421,7 +439,10 @@ TEST(XmFuse, BadSettingsAreErrorsAtStateChange) {
     };
     for (const Case& c : cases) {
         GstElement* e = gst_element_factory_make("xmfuse", nullptr);
-        if (c.model) g_object_set(e, "model", c.model, nullptr);
+        if (c.model && std::string(c.model) == "lost-member")
+            g_object_set(e, "model", weights.c_str(), "model-info", (model_files().dir + "/lost-member.json").c_str(), nullptr);
+        else if (c.model)
+            g_object_set(e, "model", c.model, nullptr);
         if (c.property) g_object_set(e, c.property, c.value, nullptr);
         const std::string error = xmodal::testing::start_error(e);
         EXPECT_NE(error.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in: " << error;

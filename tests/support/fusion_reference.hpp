@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "support/reference.hpp"
@@ -41,6 +42,19 @@ inline FusionReference reference_fusion(const FusionConfig& c, const TensorFile&
                                    w.require("emission_head.bias").to_f32(), G);
     for (std::size_t i = 0; i < logits.size(); ++i) r.emission[i] = 1.0 / (1.0 + std::exp(-logits[i]));
     return r;
+}
+
+// An ensemble (FusionConfig::ensemble): the members' attributions and emission probabilities averaged.
+inline FusionReference reference_fusion(const FusionConfig& c, std::span<const TensorFile> members, const FusionInputs& in) {
+    FusionReference mean;
+    for (const auto& w : members) {
+        const auto one = reference_fusion(c, w, in);
+        mean.attribution.resize(one.attribution.size(), 0.0);
+        mean.emission.resize(one.emission.size(), 0.0);
+        for (std::size_t i = 0; i < one.attribution.size(); ++i) mean.attribution[i] += one.attribution[i] / static_cast<double>(members.size());
+        for (std::size_t i = 0; i < one.emission.size(); ++i) mean.emission[i] += one.emission[i] / static_cast<double>(members.size());
+    }
+    return mean;
 }
 
 }  // namespace xmodal::testing

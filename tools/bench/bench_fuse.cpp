@@ -3,7 +3,8 @@
 // double-precision reference of the same computation (tests/support/fusion_reference.hpp), and the
 // cost of building the tokens from window and track histories. Inputs are synthetic but shaped like
 // a street: windows with random embeddings and scores, tracks boxed at 30 fps over the last W + 1 s.
-// Random weights of the default size unless --model is given.
+// Random weights of the default size unless --model is given (an ensemble description runs all
+// its members); --members N times N random members.
 //
 // With --clip MEDIA (a clip with video and audio, e.g. one written by tools/fusion/build_scenes.py
 // --write-media) it also runs the whole audio-visual pipeline (decode, xmdetect ! xmtrack, xmaudio,
@@ -114,7 +115,7 @@ void pipeline_rtf(const std::string& clip, const std::string& model_path, int re
 }
 
 int fuse_command(int argc, char** argv) {
-    int reps = 200, pipeline_reps = 3;
+    int reps = 200, pipeline_reps = 3, random_members = 1;
     std::string model_path, clip;
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
@@ -122,22 +123,24 @@ int fuse_command(int argc, char** argv) {
         else if (a == "--model" && i + 1 < argc) model_path = argv[++i];
         else if (a == "--clip" && i + 1 < argc) clip = argv[++i];
         else if (a == "--pipeline-reps" && i + 1 < argc) pipeline_reps = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--members" && i + 1 < argc) random_members = std::clamp(std::atoi(argv[++i]), 1, 8);
         else
             fail("xmodal-bench fuse: unknown argument '", a,
-                 "' (expected --reps N, --model FILE.safetensors, --clip MEDIA, --pipeline-reps N)");
+                 "' (expected --reps N, --model FILE.safetensors, --members N (random weights), --clip MEDIA, --pipeline-reps N)");
     }
     if (!clip.empty() && model_path.empty())
         fail("xmodal-bench fuse: --clip needs --model (the pipeline loads the weights from a file)");
     FusionConfig config;
-    TensorFile weights;
+    std::vector<TensorFile> members;  // the weights, then any ensemble members (FUSION.md §3)
     if (model_path.empty()) {
-        weights = FusionModel::random_weights(config, 1);
+        for (int m = 0; m < random_members; ++m) members.push_back(FusionModel::random_weights(config, 1 + 10 * static_cast<std::uint64_t>(m)));
     } else {
         const std::string ext = ".safetensors";
         const std::string json = model_path.ends_with(ext) ? model_path.substr(0, model_path.size() - ext.size()) + ".json" : model_path + ".json";
         config = FusionConfig::load(json);
-        weights = load_safetensors(model_path);
+        members = FusionModel::load_members(model_path, config);
     }
+    const std::span<const TensorFile> weights(members);
     FusionModel model(config, weights);
     std::mt19937 rng(5);
     const double t = 10.0;
@@ -170,6 +173,7 @@ int fuse_command(int argc, char** argv) {
                                         {"Fa", config.audio_features()},
                                         {"Fo", config.object_features()},
                                         {"weights", model_path.empty() ? "random" : model_path},
+                                        {"members", model.members()},
                                         {"threads", omp_get_max_threads()}};
             std::printf("%s\n", j.dump().c_str());
             std::fflush(stdout);

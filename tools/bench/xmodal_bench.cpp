@@ -3,7 +3,7 @@
 //   xmodal-bench attention [--reps N] [--dtype f32|bf16|all] [--quick]
 //   xmodal-bench model [--reps N] [--model PATH]     (bench_model.cpp)
 //   xmodal-bench pipeline [--reps N]                 (bench_pipeline.cpp)
-//   xmodal-bench fuse [--reps N] [--model FILE] [--clip MEDIA]   (bench_fuse.cpp)
+//   xmodal-bench fuse [--reps N] [--model FILE | --members N] [--clip MEDIA]   (bench_fuse.cpp)
 //
 // For each shape it times, in the same run: our attention (tiled), the same primitives untiled
 // (plain matmul + softmax + matmul over the whole problem), a naive C++ reference, and a large

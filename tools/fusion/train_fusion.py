@@ -289,6 +289,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="npz from `xmodal-eval fusion-dataset` on the training scenes")
     ap.add_argument("--out", default=os.path.join(REPO, "models"))
+    ap.add_argument("--name", default="fusion",
+                    help="file stem: writes NAME.safetensors, NAME.json, NAME_check.safetensors (an ensemble member, "
+                         "tools/fusion/add_member.py)")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=40)
@@ -367,21 +370,21 @@ def main():
           f"token accuracy {best['token_accuracy']:.4f}; training event accuracy {train_fig['event_accuracy']:.4f}", flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    weights = os.path.join(args.out, "fusion.safetensors")
+    weights = os.path.join(args.out, args.name + ".safetensors")
     tensors = export_tensors(model, audio_norm, object_norm)
     # Two validation queries with events and several objects for the C++ check.
     busy = [q for q in val_idx if (data["attr_target"][q] >= 0).any() and data["object_mask"][q].sum() >= 3]
     check, check_diff = self_check(model, tensors, args.heads, audio_norm, object_norm, data, busy[:2])
     write_safetensors(weights, tensors, {"attribute.heads": args.heads, "emit.heads": args.heads, "format": "pt"})
-    write_safetensors(os.path.join(args.out, "fusion_check.safetensors"), check,
+    write_safetensors(os.path.join(args.out, args.name + "_check.safetensors"), check,
                       {"about": "real validation queries (tokens as xmodal-eval fusion-dataset wrote them) and the "
                                 "exported model's outputs on them in float64: q<n>.audio [La, Fa], q<n>.objects [No, Fo], "
                                 "q<n>.attribution [La, No + 1], q<n>.emission [No, groups]"})
     command = "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 tools/fusion/train_fusion.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "threads"))
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "threads", "name"))
     description = {
         "schema": "xmodal-fusion-1",
-        "weights": "fusion.safetensors",
+        "weights": args.name + ".safetensors",
         "task": "audio-visual attribution: which tracked object (or off-screen) makes each sound; emissions per object",
         "audio_window": 4.0, "curve_points": 8, "model_dim": args.dim, "heads": args.heads,
         "sound_groups": SOUND_GROUPS, "object_classes": OBJECT_CLASSES, "event_threshold": 0.3,
@@ -398,13 +401,13 @@ def main():
         "validation": {k: round(v, 4) if isinstance(v, float) else v for k, v in best.items()},
         "training_fit": {k: round(v, 4) if isinstance(v, float) else v for k, v in train_fig.items()},
         "training_wall_minutes": round((time.time() - started) / 60, 1),
-        "self_check": {"file": "fusion_check.safetensors", "queries": len(busy[:2]),
+        "self_check": {"file": args.name + "_check.safetensors", "queries": len(busy[:2]),
                        "pytorch_vs_export_max_difference": float(f"{check_diff:.3g}")},
     }
-    with open(os.path.join(args.out, "fusion.json"), "w") as f:
+    with open(os.path.join(args.out, args.name + ".json"), "w") as f:
         json.dump(description, f, indent=2)
         f.write("\n")
-    print(f"wrote {weights} ({os.path.getsize(weights)} bytes) and fusion.json", flush=True)
+    print(f"wrote {weights} ({os.path.getsize(weights)} bytes) and {args.name}.json", flush=True)
 
 
 if __name__ == "__main__":
