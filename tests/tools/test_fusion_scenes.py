@@ -3,7 +3,7 @@
 1/r gain, propagation delay, band-limited resampling), the geometry (distance from box size, edge-cut
 boxes, projection of synthetic objects), the split table (train and test material disjoint) and
 built scenes (deterministic in the seed, sources on the frame at the event end, off-screen sources
-invisible, the identifiability rule, the wav at 16 kHz). NumPy only (python3-numpy, a training
+invisible, the identifiability rule, the wav at 16 kHz), and add_member.py (ensembles). NumPy only (python3-numpy, a training
 package): without it the test is skipped. Scenes need the staged media (XMODAL_SHARED).
 
 usage: test_fusion_scenes.py REPO
@@ -25,6 +25,7 @@ REPO = sys.argv.pop(1) if len(sys.argv) > 1 and os.path.isdir(sys.argv[1]) else 
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools", "fusion"))
 
+import add_member  # noqa: E402
 import build_scenes  # noqa: E402
 import ideal_observer  # noqa: E402
 import scene_audio as audio  # noqa: E402
@@ -205,6 +206,36 @@ class Identifiability(unittest.TestCase):
             builder.tracks, builder.frame_tol = [flicker, gone], 0.75 / 30
             self.assertEqual([tr.id for tr in builder.rivals("speech", 1.0, 2.0)], counted)
             self.assertEqual(builder.rivals("siren", 1.0, 2.0), [])  # not a compatible class
+
+
+class AddMember(unittest.TestCase):
+    """tools/fusion/add_member.py: appends a member's weights to the description's ensemble, relative to it,
+    and refuses members that would read other tokens or are listed already."""
+
+    def test_adds_checks_and_refuses(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = {"audio_window": 4.0, "curve_points": 8, "model_dim": 64, "heads": 4,
+                        "sound_groups": [{"name": "siren", "classes": [316]}], "object_classes": ["car", "other"]}
+
+            def write(name, **extra):
+                doc = dict(settings, weights=name + ".safetensors", **extra)
+                with open(os.path.join(tmp, name + ".json"), "w") as f:
+                    json.dump(doc, f)
+                open(os.path.join(tmp, name + ".safetensors"), "w").close()
+                return os.path.join(tmp, name + ".json")
+
+            main, member = write("fusion"), write("fusion_observer")
+            self.assertEqual(add_member.add_member(main, member), "fusion_observer.safetensors")
+            with open(main) as f:
+                self.assertEqual(json.load(f)["ensemble"], ["fusion_observer.safetensors"])
+            with self.assertRaisesRegex(ValueError, "already a member"):
+                add_member.add_member(main, member)
+            wide = write("wide", model_dim=128)
+            with self.assertRaisesRegex(ValueError, "wide.json: 'model_dim' is 128, but .*fusion.json has 64"):
+                add_member.add_member(main, wide)
+            os.remove(os.path.join(tmp, "fusion_observer.safetensors"))
+            with self.assertRaisesRegex(ValueError, "do not exist"):
+                add_member.add_member(write("other"), member)
 
 
 class IdealObserver(unittest.TestCase):
