@@ -529,30 +529,29 @@ void FusionModel::forward(const FusionInputs& in) {
     for (const auto& m : members_) forward_member(m, in, share);
 }
 
+// One MLP encoder, Linear · ReLU · Linear, of `rows` × `features` values into `out` (rows × D);
+// `input` and `hidden` are the growing buffers it uses.
+void FusionModel::encode(Linear& first, Linear& second, const std::vector<float>& values, std::int64_t rows, std::int64_t features,
+                         Tensor& input, Tensor& hidden, const Tensor& out) {
+    Tensor x = reuse_buffer(input, device_, {rows, features}, DataType::f32);
+    std::memcpy(x.data(), values.data(), values.size() * sizeof(float));
+    Tensor h = reuse_buffer(hidden, device_, {rows, config_.model_dim}, DataType::f32);
+    first.forward(stream_, x, h);
+    stream_.wait();
+    relu(h);
+    second.forward(stream_, h, out);
+}
+
 // Adds `share` times this member's attribution and emission probabilities to the result.
 void FusionModel::forward_member(const Member& m, const FusionInputs& in, float share) {
     const auto La = in.audio_tokens, No = in.objects, D = config_.model_dim, G = static_cast<std::int64_t>(config_.groups.size());
     const auto Fa = config_.audio_features(), Fo = config_.object_features();
     if (La == 0) return;  // nothing to attribute, nothing emitted
-    Tensor x = reuse_buffer(audio_in_, device_, {La, Fa}, DataType::f32);
-    std::memcpy(x.data(), in.audio.data(), in.audio.size() * sizeof(float));
-    Tensor hidden = reuse_buffer(audio_hidden_, device_, {La, D}, DataType::f32);
-    m.audio_enc0->forward(stream_, x, hidden);
-    stream_.wait();
-    relu(hidden);
     Tensor audio_enc = reuse_buffer(audio_enc_, device_, {La, D}, DataType::f32);
-    m.audio_enc2->forward(stream_, hidden, audio_enc);
+    encode(*m.audio_enc0, *m.audio_enc2, in.audio, La, Fa, audio_in_, audio_hidden_, audio_enc);
     // Keys/values of the attribution: the object encodings, then the off-screen token.
     Tensor keys = reuse_buffer(keys_, device_, {No + 1, D}, DataType::f32);
-    if (No > 0) {
-        Tensor xo = reuse_buffer(object_in_, device_, {No, Fo}, DataType::f32);
-        std::memcpy(xo.data(), in.object.data(), in.object.size() * sizeof(float));
-        Tensor hidden_o = reuse_buffer(object_hidden_, device_, {No, D}, DataType::f32);
-        m.object_enc0->forward(stream_, xo, hidden_o);
-        stream_.wait();
-        relu(hidden_o);
-        m.object_enc2->forward(stream_, hidden_o, keys.view({No, D}, {}));
-    }
+    if (No > 0) encode(*m.object_enc0, *m.object_enc2, in.object, No, Fo, object_in_, object_hidden_, keys.view({No, D}, {}));
     std::memcpy(keys.data_as<float>() + No * D, m.offscreen.data(), m.offscreen.size() * sizeof(float));
     stream_.wait();
 

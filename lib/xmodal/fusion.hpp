@@ -210,6 +210,8 @@ private:
         std::vector<float> offscreen;
     };
     void forward_member(const Member& m, const FusionInputs& inputs, float share);
+    void encode(Linear& first, Linear& second, const std::vector<float>& values, std::int64_t rows, std::int64_t features,
+                Tensor& input, Tensor& hidden, const Tensor& out);
 
     FusionConfig config_;
     std::shared_ptr<Device> device_;
