@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <random>
 
@@ -80,7 +81,8 @@ void pipeline_rtf(const std::string& clip, const std::string& model_path, int re
     GstElementFactory* factory = gst_element_factory_find("xmfuse");
     if (factory == nullptr) fail("xmodal-bench fuse: the xmodal plugin is not found (GST_PLUGIN_PATH=build/plugins)");
     gst_object_unref(factory);
-    const std::string uri = gst_uri_is_valid(clip.c_str()) ? clip : std::string("file://") + clip;
+    // A file URI must be absolute: a relative clip path is taken from the working directory.
+    const std::string uri = gst_uri_is_valid(clip.c_str()) ? clip : "file://" + std::filesystem::absolute(clip).string();
     const std::string info = std::string(XMODAL_SOURCE_DIR) + "/models/yolox_nano.json";
     const std::string video = "d. ! video/x-raw ! queue ! xmdetect model-info=" + info + " ! xmtrack";
     const std::string av = "uridecodebin uri=" + uri + " name=d xmfuse name=f model=" + model_path +
