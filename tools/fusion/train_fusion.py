@@ -2,7 +2,10 @@
 """Trains the audio-visual fusion model (docs/FUSION.md §3) and writes models/fusion.safetensors + .json.
 
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread nice -n 5 \\
-        /usr/bin/python3 tools/fusion/train_fusion.py --data build/fusion/train.npz [--out models] [--seed 1]
+        /usr/bin/python3 tools/fusion/train_fusion.py --data build/fusion/train.npz [--out models] [--seed 1] [--name fusion]
+
+--name NAME writes NAME.safetensors, NAME.json and NAME_check.safetensors: a further member of an
+ensemble, registered with tools/fusion/add_member.py (FUSION.md §3).
 
 Debian's python3-torch with OpenBLAS for this process only (docs/DEPENDENCIES.md). Input: the
 arrays `xmodal-eval fusion-dataset` writes from the training scenes (FUSION.md §6); the token
