@@ -1,6 +1,13 @@
 # Shared by the pipeline scripts (sourced, not run): the input, the output paths, the plugin and
 # the encoder. Each function takes the calling script's name for its messages.
 
+# OpenMP threads waiting at a barrier first spin for GOMP_SPINCOUNT iterations (libgomp's default
+# is 300000). When another process holds one of the cores, the spinning thread burns the time
+# slice its partner needs. On 2 cores beside one busy process, the street-count pipeline took
+# 300 s instead of 6.7 s. With 1000 spins it takes 12 s, for 9 % more on an idle machine
+# (docs/PERFORMANCE.md). A value set by the user wins.
+export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-1000}"
+
 # xm_help_or_usage SCRIPT_PATH LAST_HEADER_LINE ARGS...: with no arguments prints the script's
 # header comment (lines 2..LAST_HEADER_LINE) and exits 2; with -h or --help prints it and exits 0.
 xm_help_or_usage() {
