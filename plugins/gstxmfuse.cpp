@@ -265,10 +265,7 @@ static gboolean gst_xm_fuse_start(GstAggregator* agg) {
         return FALSE;
     }
     try {
-        std::string description = model_info;
-        const std::string ext = ".safetensors";
-        if (description.empty())
-            description = (model.ends_with(ext) ? model.substr(0, model.size() - ext.size()) : model) + ".json";
+        const std::string description = model_info.empty() ? xmodal::FusionModel::description_path(model) : model_info;
         std::vector<xmodal::TensorFile> members;
         members.push_back(xmodal::load_safetensors(model));
         xmodal::FusionConfig config = xmodal::FusionConfig::load(description);

@@ -461,15 +461,16 @@ std::vector<TensorFile> FusionModel::load_members(const std::string& weights_pat
     return files;
 }
 
+std::string FusionModel::description_path(const std::string& weights_path) {
+    const std::string ext = ".safetensors";
+    return weights_path.size() > ext.size() && weights_path.ends_with(ext)
+               ? weights_path.substr(0, weights_path.size() - ext.size()) + ".json"
+               : weights_path + ".json";
+}
+
 std::unique_ptr<FusionModel> FusionModel::load(const std::string& weights_path, const std::string& json_path,
                                                std::shared_ptr<Device> device) {
-    std::string description = json_path;
-    if (description.empty()) {
-        const std::string ext = ".safetensors";
-        description = weights_path.size() > ext.size() && weights_path.ends_with(ext)
-                          ? weights_path.substr(0, weights_path.size() - ext.size()) + ".json"
-                          : weights_path + ".json";
-    }
+    const std::string description = json_path.empty() ? description_path(weights_path) : json_path;
     FusionConfig config = FusionConfig::load(description);  // first: a missing description is the likelier mistake
     const auto members = load_members(weights_path, config);
     return std::make_unique<FusionModel>(std::move(config), std::span<const TensorFile>(members), std::move(device));

@@ -187,6 +187,8 @@ public:
     // with ".json" for ".safetensors".
     static std::unique_ptr<FusionModel> load(const std::string& weights_path, const std::string& json_path = "",
                                              std::shared_ptr<Device> device = Device::open("cpu"));
+    // The description beside a weights file: ".safetensors" replaced by ".json" (else ".json" appended).
+    static std::string description_path(const std::string& weights_path);
     // The weight files of a description: weights_path, then every config.ensemble file.
     static std::vector<TensorFile> load_members(const std::string& weights_path, const FusionConfig& config);
     // Weights of the right shapes for `config` from a fixed seed (tests, benchmarks): Xavier-uniform

@@ -137,9 +137,7 @@ int fuse_command(int argc, char** argv) {
     if (model_path.empty()) {
         for (int m = 0; m < random_members; ++m) members.push_back(FusionModel::random_weights(config, 1 + 10 * static_cast<std::uint64_t>(m)));
     } else {
-        const std::string ext = ".safetensors";
-        const std::string json = model_path.ends_with(ext) ? model_path.substr(0, model_path.size() - ext.size()) + ".json" : model_path + ".json";
-        config = FusionConfig::load(json);
+        config = FusionConfig::load(FusionModel::description_path(model_path));
         members = FusionModel::load_members(model_path, config);
     }
     const std::span<const TensorFile> weights(members);
